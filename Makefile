@@ -1,0 +1,76 @@
+# Everything a developer or CI runs. `make test` and `make demo` work on a fresh clone:
+# each creates the virtual environments it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.12; tests, mypy and `sam build` use the same interpreter.
+# pyenv (as on this project's machines) is asked first, then PATH.
+PY_VERSION := 3.12
+export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(PY_VERSION)\.[0-9]+$$' | tail -1)
+PYTHON := $(shell (pyenv which python$(PY_VERSION) 2>/dev/null) || command -v python$(PY_VERSION))
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+UV_VERSION := 0.13.8
+SAM_CLI_VERSION := 1.170.0
+UV := .tools/uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+SAM := .tools/sam/bin/sam
+
+.PHONY: help setup test lint types template-check unit demo bench layer-requirements clean
+
+help:
+	@echo "make test   set up, then lint, types, template checks and the whole test suite"
+	@echo "make demo   set up, then play the monitor's story on the local stack"
+	@echo "make bench  benchmarks (not part of the suite)"
+
+$(UV):
+	@test -n "$(PYTHON)" || { echo "python$(PY_VERSION) not found: install it (pyenv install $(PY_VERSION))" >&2; exit 1; }
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(BIN)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+# aws-sam-cli pins its own boto3: it lives in a venv of its own.
+$(SAM): $(UV)
+	$(UV) venv --quiet --python $(PYTHON) .tools/sam
+	$(UV) pip install --quiet --python .tools/sam/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+
+setup: $(BIN)/.synced
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: setup
+	$(BIN)/mypy
+
+# The layer's requirements are exported from the lock; a drift fails the check.
+layer-requirements: $(UV)
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --no-header --no-annotate \
+	    --format requirements-txt -o layers/shared/requirements.txt --quiet
+
+template-check: setup $(SAM)
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --no-header --no-annotate \
+	    --format requirements-txt --quiet | diff -u layers/shared/requirements.txt - \
+	    || { echo "layers/shared/requirements.txt is stale: run make layer-requirements" >&2; exit 1; }
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+	$(SAM) build --region us-east-1 --build-dir .aws-sam/build --cached --parallel
+
+unit: setup
+	$(BIN)/pytest -q -n 2
+
+test: lint types template-check unit
+
+demo: setup
+	$(BIN)/rollout-monitor local
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Where the management key comes from, and the clients built from settings.
+
+On AWS the key lives in Secrets Manager and only its ARN is in the function's environment;
+it is fetched once per container and cached by Powertools Parameters. Locally it may come
+from ``CEREBRAS_API_KEY``. Either way it is held as a ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rollout_monitor.cerebras.client import (
+    DEFAULT_BASE_URL,
+    AsyncCerebrasClient,
+    CerebrasClient,
+    RetryPolicy,
+)
+from rollout_monitor.cerebras.errors import CerebrasError
+
+SECRET_JSON_KEY = "api_key"
+
+
+class MissingCredentialsError(CerebrasError):
+    """Neither a secret ARN nor a local key is configured."""
+
+
+class CerebrasSettings(BaseSettings):
+    """``CEREBRAS_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CEREBRAS_", frozen=True)
+
+    api_base_url: str = DEFAULT_BASE_URL
+    api_key_secret_arn: str | None = None
+    api_key: SecretStr | None = None
+    secret_max_age_seconds: int = Field(default=300, ge=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_deadline_seconds: float = Field(default=25.0, gt=0)
+    deployment_status_route: str | None = None
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(deadline=self.retry_deadline_seconds)
+
+
+def resolve_api_key(settings: CerebrasSettings) -> SecretStr:
+    """The key from Secrets Manager (cached per container) or, locally, from the environment.
+
+    The secret may be the bare key or a JSON object with an ``api_key`` field.
+    """
+    if settings.api_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415  (cold-start cost)
+
+        raw = parameters.get_secret(
+            settings.api_key_secret_arn, max_age=settings.secret_max_age_seconds
+        )
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return SecretStr(_unwrap(text))
+    if settings.api_key is not None:
+        return settings.api_key
+    raise MissingCredentialsError(
+        "no Cerebras management key: set CEREBRAS_API_KEY_SECRET_ARN (on AWS) "
+        "or CEREBRAS_API_KEY (locally)"
+    )
+
+
+def _unwrap(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            return stripped
+        if isinstance(document, dict) and isinstance(document.get(SECRET_JSON_KEY), str):
+            return str(document[SECRET_JSON_KEY])
+    return stripped
+
+
+def build_client(settings: CerebrasSettings) -> CerebrasClient:
+    return CerebrasClient(
+        resolve_api_key(settings),
+        base_url=settings.api_base_url,
+        timeout=settings.timeout_seconds,
+        retry=settings.retry_policy,
+        deployment_route=settings.deployment_status_route,
+    )
+
+
+def build_async_client(settings: CerebrasSettings, max_connections: int) -> AsyncCerebrasClient:
+    return AsyncCerebrasClient(
+        resolve_api_key(settings),
+        base_url=settings.api_base_url,
+        timeout=settings.timeout_seconds,
+        retry=settings.retry_policy,
+        deployment_route=settings.deployment_status_route,
+        max_connections=max_connections,
+    )

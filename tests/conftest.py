@@ -1,0 +1,59 @@
+"""Fixtures shared by every layer of tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasClient, RetryPolicy
+from rollout_monitor_local.clock import ManualClock
+from rollout_monitor_local.server import serve
+from rollout_monitor_local.simulator import DEFAULT_KEY, DEPLOYMENT_ROUTE, Simulator
+
+FAST_RETRY = RetryPolicy(
+    max_attempts=4, initial_backoff=0.01, max_backoff=0.05, jitter=0.01, deadline=2.0
+)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def simulator(clock: ManualClock) -> Simulator:
+    return Simulator(clock=clock)
+
+
+@pytest.fixture
+def simulator_url(simulator: Simulator) -> Iterator[str]:
+    with serve(simulator.app) as url:
+        yield url
+
+
+@pytest.fixture
+def client(simulator_url: str) -> Iterator[CerebrasClient]:
+    client = CerebrasClient(
+        SecretStr(DEFAULT_KEY),
+        base_url=simulator_url,
+        timeout=1.0,
+        retry=FAST_RETRY,
+        deployment_route=DEPLOYMENT_ROUTE,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def async_client(simulator: Simulator) -> AsyncCerebrasClient:
+    return AsyncCerebrasClient(
+        SecretStr(DEFAULT_KEY),
+        base_url="http://simulator",
+        timeout=1.0,
+        retry=FAST_RETRY,
+        deployment_route=DEPLOYMENT_ROUTE,
+        transport=httpx.ASGITransport(app=simulator.app),
+    )
