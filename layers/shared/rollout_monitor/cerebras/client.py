@@ -250,7 +250,8 @@ class CerebrasClient:
 
     def _send[T: BaseModel](self, route: _Route[T]) -> T:
         retrying = tenacity.Retrying(**self._protocol.retry_arguments())
-        return retrying(self._attempt, route)
+        attempt: Callable[[_Route[T]], T] = self._attempt
+        return retrying(attempt, route)
 
     def _attempt[T: BaseModel](self, route: _Route[T]) -> T:
         try:

@@ -20,7 +20,7 @@ from rollout_monitor.cerebras.client import (
 )
 from rollout_monitor.cerebras.errors import CerebrasError
 
-SECRET_JSON_KEY = "api_key"
+SECRET_JSON_KEY = "api_key"  # noqa: S105  (a field name, not a secret)
 
 
 class MissingCredentialsError(CerebrasError):
