@@ -6,12 +6,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from moto import mock_aws
 from pydantic import SecretStr
 
 from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasClient, RetryPolicy
 from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.server import serve
 from rollout_monitor_local.simulator import DEFAULT_KEY, DEPLOYMENT_ROUTE, Simulator
+from rollout_monitor_local.stack import Stack, create_stack
 
 FAST_RETRY = RetryPolicy(
     max_attempts=4, initial_backoff=0.01, max_backoff=0.05, jitter=0.01, deadline=2.0
@@ -57,3 +59,26 @@ async def async_client(simulator: Simulator) -> AsyncCerebrasClient:
         deployment_route=DEPLOYMENT_ROUTE,
         transport=httpx.ASGITransport(app=simulator.app),
     )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A private, empty AWS account in moto, for one test."""
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "CEREBRAS_API_KEY",
+        "CEREBRAS_API_KEY_SECRET_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(aws: None) -> Stack:
+    """The stack created from template.yaml itself."""
+    return create_stack()
