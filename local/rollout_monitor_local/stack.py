@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,18 +92,16 @@ def create_stack(
     cloudformation = translate(sam_template)
     values = {"CerebrasApiKeySecretArn": LOCAL_SECRET_ARN} | (parameters or {})
     cfn = boto3.client("cloudformation")
-    cfn.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(cloudformation),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+    with warnings.catch_warnings():  # "not supported by moto's CloudFormation": alarms, etc.
+        warnings.simplefilter("ignore", UserWarning)
+        _create(cfn, stack_name, cloudformation, values)
     description = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     if description["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} ended {description['StackStatus']}")
-    physical = {
+    physical = {  # moto lists the resource types it cannot create without ids: skip them
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
         for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r
     }
     stack = Stack(
         name=stack_name,
@@ -114,6 +113,17 @@ def create_stack(
     _read_functions(stack, sam_template)
     _read_rules(stack)
     return stack
+
+
+def _create(
+    cfn: Any, stack_name: str, cloudformation: dict[str, Any], values: dict[str, str]
+) -> None:
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cloudformation),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
 
 
 def _upload_code(sam_template: dict[str, Any], root: Path) -> None:
@@ -147,7 +157,10 @@ def _read_functions(stack: Stack, sam_template: dict[str, Any]) -> None:
             name=name,
             code_dir=stack.template_dir / resource["Properties"]["CodeUri"],
             handler=configuration["Handler"],
-            environment=dict(configuration.get("Environment", {}).get("Variables", {})),
+            environment={
+                k: str(v)
+                for k, v in configuration.get("Environment", {}).get("Variables", {}).items()
+            },
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rollout_monitor.cerebras.client import (
@@ -39,6 +39,11 @@ class CerebrasSettings(BaseSettings):
     timeout_seconds: float = Field(default=10.0, gt=0)
     retry_deadline_seconds: float = Field(default=25.0, gt=0)
     deployment_status_route: str | None = None
+
+    @field_validator("api_key_secret_arn", "deployment_status_route", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def retry_policy(self) -> RetryPolicy:

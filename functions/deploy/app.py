@@ -1,0 +1,27 @@
+"""Deploy function: a ``Deploy Requested`` event becomes a tracked Cerebras deployment."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rollout_monitor.deploy import DeployService, service_from_environment
+from rollout_monitor.observability import logger, metrics
+
+
+@cache
+def service() -> DeployService:
+    return service_from_environment()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    envelope = parse(event=event, model=EventBridgeModel)
+    result = service().handle(envelope.detail, event_id=envelope.id)
+    metrics.add_metric(name=f"Deploy_{result.outcome}", unit="Count", value=1)
+    return result.model_dump(mode="json")

@@ -1,0 +1,69 @@
+"""EventBridge adapter: publish outbound events, in batches, every failed entry retried."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import boto3
+
+from rollout_monitor.events import SOURCE, OutboundDetail
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+logger = logging.getLogger(__name__)
+
+MAX_ENTRIES_PER_PUT = 10  # PutEvents' limit
+PUBLISH_ATTEMPTS = 4
+
+
+class PublishError(Exception):
+    """Some events were still not accepted after every retry."""
+
+    def __init__(self, failed: Sequence[str], error_codes: Sequence[str]) -> None:
+        super().__init__(f"{len(failed)} event(s) not published: {sorted(set(error_codes))}")
+        self.failed_event_ids = list(failed)
+
+
+class EventPublisher:
+    def __init__(self, bus_name: str, client: EventBridgeClient | None = None) -> None:
+        self._bus_name = bus_name
+        self._client = client or boto3.client("events")
+
+    def publish(self, details: Sequence[OutboundDetail]) -> None:
+        """Publish all of ``details`` or raise :class:`PublishError` naming those that failed."""
+        pending = list(details)
+        errors: list[str] = []
+        for attempt in range(PUBLISH_ATTEMPTS):
+            if attempt:
+                time.sleep(min(0.1 * 2**attempt, 1.0))
+            failed: list[OutboundDetail] = []
+            errors = []
+            for start in range(0, len(pending), MAX_ENTRIES_PER_PUT):
+                batch = pending[start : start + MAX_ENTRIES_PER_PUT]
+                answer = self._client.put_events(Entries=[self._entry(d) for d in batch])
+                if answer.get("FailedEntryCount", 0) == 0:
+                    continue
+                for detail, result in zip(batch, answer["Entries"], strict=True):
+                    if "ErrorCode" in result:
+                        failed.append(detail)
+                        errors.append(result["ErrorCode"])
+            if not failed:
+                return
+            logger.warning(
+                "PutEvents entries failed", extra={"failed": len(failed), "codes": errors}
+            )
+            pending = failed
+        raise PublishError([d.event_id for d in pending], errors)
+
+    def _entry(self, detail: OutboundDetail) -> PutEventsRequestEntryTypeDef:
+        return {
+            "Source": SOURCE,
+            "DetailType": detail.detail_type.value,
+            "Detail": detail.model_dump_json(),
+            "EventBusName": self._bus_name,
+        }

@@ -1,0 +1,91 @@
+"""The monitor's functions wired to the template's resources in moto and to the simulator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from rollout_monitor_local.clock import ManualClock
+from rollout_monitor_local.router import Router
+from rollout_monitor_local.runtime import FunctionRuntime
+from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
+from rollout_monitor_local.stack import Stack, create_stack
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+@dataclass
+class World:
+    stack: Stack
+    simulator: Simulator
+    clock: ManualClock
+    router: Router
+    runtimes: dict[str, FunctionRuntime]
+
+    def put(self, detail: dict[str, Any], detail_type: str = "Deploy Requested") -> None:
+        answer = boto3.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "ci.tests",
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.stack.outputs["EventBusName"],
+                }
+            ]
+        )
+        assert answer["FailedEntryCount"] == 0
+
+    def emitted(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        self.router.read_tap()
+        return [
+            e for e in self.router.emitted if detail_type is None or e["detail-type"] == detail_type
+        ]
+
+    def table_items(self) -> list[dict[str, Any]]:
+        from rollout_monitor.store import from_item
+
+        items = boto3.client("dynamodb").scan(TableName=self.stack.outputs["TableName"])["Items"]
+        return [from_item(i) for i in items]
+
+
+@pytest.fixture
+def world(
+    aws: None,
+    simulator: Simulator,
+    simulator_url: str,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="rollout-monitor/cerebras-key", SecretString=json.dumps({"api_key": DEFAULT_KEY})
+    )
+    stack = create_stack(
+        parameters={"CerebrasApiKeySecretArn": secret["ARN"], "CerebrasApiBaseUrl": simulator_url}
+    )
+    # Fast retries, and no metrics flush to stdout: no test waits on real backoff.
+    fast = {
+        "CEREBRAS_RETRY_DEADLINE_SECONDS": "1",
+        "CEREBRAS_TIMEOUT_SECONDS": "1",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    for spec in stack.functions.values():
+        for name, value in (spec.environment | fast).items():
+            monkeypatch.setenv(name, value)  # so the test restores the environment after
+    runtimes = {
+        logical_id: FunctionRuntime(spec, fast) for logical_id, spec in stack.functions.items()
+    }
+    for runtime in runtimes.values():
+        service = getattr(runtime.module, "service", None)
+        if service is not None:
+            service().now = clock.now
+    return World(stack, simulator, clock, Router(stack, runtimes), runtimes)
