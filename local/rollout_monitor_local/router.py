@@ -2,8 +2,8 @@
 
 moto matches each rule's pattern but cannot invoke Lambda, so every rule of the template
 gets an SQS queue in place of its Lambda target; :meth:`Router.deliver` drains those queues and
-invokes the rule's function in-process with the envelope exactly as EventBridge delivered it. A tap rule on
-the monitor's own source lets tests and the demo read back every event the monitor emitted.
+invokes the rule's function in-process with the envelope exactly as EventBridge delivered it.
+A tap rule on the monitor's own source lets tests read back every event the monitor emitted.
 """
 
 from __future__ import annotations
