@@ -183,7 +183,9 @@ class Simulator:
         self.endpoints: dict[str, Endpoint] = {}
         self.versions: dict[tuple[str, str], dict[int, Version]] = {}
         self._lock = threading.Lock()
-        self._uuids = (uuid.UUID(int=n) for n in itertools.count(0x550E8400_E29B_41D4_A716_0))
+        self._uuids = (
+            uuid.UUID(int=n) for n in itertools.count(0x550E8400_E29B_41D4_A716_4466554400A0)
+        )
         for arch in ("llama-3.3-70b", "qwen-3-32b"):
             self.add_endpoint(f"{org_name}-{arch}", arch)
         self.app = Starlette(routes=self._routes())
