@@ -283,3 +283,14 @@ def test_persistent_5xx_fails_the_invocation_for_lambda_to_retry(world: World) -
     # The claim was handed back: once Cerebras recovers, a redrive deploys.
     world.simulator.faults.clear()
     assert world.runtimes["DeployFunction"].invoke(dead.event)["outcome"] == "submitted"
+
+
+def test_unusable_request_id_is_rejected_under_the_event_id(world: World) -> None:
+    event = sample_event("deploy-requested.json")
+    event["detail"]["request_id"] = "has spaces; and ; semicolons"
+    result = world.runtimes["DeployFunction"].invoke(event)
+    assert (result["outcome"], result["reason"]) == ("rejected", "invalid_request")
+    assert result["request_id"] == event["id"]
+    (rejected,) = world.emitted("Deployment Rejected")
+    assert "request_id" in rejected["detail"]["message"]
+    assert world.simulator.count() == 0

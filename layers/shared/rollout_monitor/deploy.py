@@ -17,6 +17,7 @@ retries the event and its dead-letter queue keeps it if they all fail.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from rollout_monitor.cerebras.errors import (
 from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
 from rollout_monitor.cerebras.status import normalise_status
 from rollout_monitor.events import (
+    MAX_REQUEST_ID,
+    REQUEST_ID_PATTERN,
     DeploymentRejected,
     DeploymentSubmitted,
     DeployRequested,
@@ -264,14 +267,13 @@ class DeployService:
 
 
 def _request_id(detail: Mapping[str, Any], event_id: str) -> str:
+    """The request's idempotency key; the event id when it has none (or an unusable one)."""
     given = detail.get("request_id")
-    if isinstance(given, str) and given:
-        try:
-            DeployRequested.model_validate(
-                {"endpoint_id": "x", "model": "orgs/o/models/a/versions/1", "request_id": given}
-            )
-        except ValidationError:
-            return event_id
+    if (
+        isinstance(given, str)
+        and len(given) <= MAX_REQUEST_ID
+        and re.fullmatch(REQUEST_ID_PATTERN, given)
+    ):
         return given
     return event_id
 

@@ -26,6 +26,7 @@ SOURCE = "cerebras.rollout-monitor"
 SCHEMA_VERSION = "1"
 
 MAX_REQUEST_ID = 128
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:/@+=-]+$"
 MAX_REQUESTED_BY = 256
 MAX_REASON = 1024
 
@@ -59,9 +60,7 @@ class DeployRequested(BaseModel):
     request_id: (
         Annotated[
             str,
-            StringConstraints(
-                min_length=1, max_length=MAX_REQUEST_ID, pattern=r"^[A-Za-z0-9._:/@+=-]+$"
-            ),
+            StringConstraints(min_length=1, max_length=MAX_REQUEST_ID, pattern=REQUEST_ID_PATTERN),
         ]
         | None
     ) = None
