@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import boto3
+import tenacity
 
 from rollout_monitor.events import SOURCE, OutboundDetail
 
@@ -35,30 +35,43 @@ class EventPublisher:
         self._client = client or boto3.client("events")
 
     def publish(self, details: Sequence[OutboundDetail]) -> None:
-        """Publish all of ``details`` or raise :class:`PublishError` naming those that failed."""
+        """Publish all of ``details`` or raise :class:`PublishError` naming those that failed.
+
+        Entries PutEvents refuses are sent again (only those), with backoff.
+        """
         pending = list(details)
-        errors: list[str] = []
-        for attempt in range(PUBLISH_ATTEMPTS):
-            if attempt:
-                time.sleep(min(0.1 * 2**attempt, 1.0))
-            failed: list[OutboundDetail] = []
-            errors = []
-            for start in range(0, len(pending), MAX_ENTRIES_PER_PUT):
-                batch = pending[start : start + MAX_ENTRIES_PER_PUT]
-                answer = self._client.put_events(Entries=[self._entry(d) for d in batch])
-                if answer.get("FailedEntryCount", 0) == 0:
-                    continue
-                for detail, result in zip(batch, answer["Entries"], strict=True):
-                    if "ErrorCode" in result:
-                        failed.append(detail)
-                        errors.append(result["ErrorCode"])
-            if not failed:
-                return
-            logger.warning(
-                "PutEvents entries failed", extra={"failed": len(failed), "codes": errors}
-            )
-            pending = failed
-        raise PublishError([d.event_id for d in pending], errors)
+
+        def attempt() -> None:
+            nonlocal pending
+            pending, codes = self._put(pending)
+            if pending:
+                logger.warning(
+                    "PutEvents entries failed", extra={"failed": len(pending), "codes": codes}
+                )
+                raise PublishError([d.event_id for d in pending], codes)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(PublishError),
+            stop=tenacity.stop_after_attempt(PUBLISH_ATTEMPTS),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
+            reraise=True,
+        )
+        retrying(attempt)
+
+    def _put(self, details: list[OutboundDetail]) -> tuple[list[OutboundDetail], list[str]]:
+        """Send in batches of at most ten; return the entries refused and their error codes."""
+        failed: list[OutboundDetail] = []
+        codes: list[str] = []
+        for start in range(0, len(details), MAX_ENTRIES_PER_PUT):
+            batch = details[start : start + MAX_ENTRIES_PER_PUT]
+            answer = self._client.put_events(Entries=[self._entry(d) for d in batch])
+            if answer.get("FailedEntryCount", 0) == 0:
+                continue
+            for detail, result in zip(batch, answer["Entries"], strict=True):
+                if "ErrorCode" in result:
+                    failed.append(detail)
+                    codes.append(result["ErrorCode"])
+        return failed, codes
 
     def _entry(self, detail: OutboundDetail) -> PutEventsRequestEntryTypeDef:
         return {
