@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 from pydantic import SecretStr
 
 from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasClient, RetryPolicy
@@ -61,9 +64,21 @@ async def async_client(simulator: Simulator) -> AsyncCerebrasClient:
     )
 
 
+_MOTO_LOCK = threading.Lock()
+_unlocked_process_request = BotocoreStubber.process_request
+
+
+def _atomic_process_request(self: BotocoreStubber, request: Any) -> Any:
+    # DynamoDB evaluates a condition and writes atomically; in-process moto does not lock,
+    # so two threads could both pass one condition. One request at a time, as the service.
+    with _MOTO_LOCK:
+        return _unlocked_process_request(self, request)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private, empty AWS account in moto, for one test."""
+    monkeypatch.setattr(BotocoreStubber, "process_request", _atomic_process_request)
     for name in (
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",

@@ -51,6 +51,33 @@ class World:
             e for e in self.router.emitted if detail_type is None or e["detail-type"] == detail_type
         ]
 
+    def deploy(self, scenario: str, endpoint_id: str = "my-org-llama-3.3-70b", **extra: Any) -> str:
+        """Deploy through the deploy function; return the deployment id."""
+        arch = self.simulator.endpoints[endpoint_id].model_arch_id
+        event = sample_event("deploy-requested.json")
+        event["id"] = f"event-{len(self.simulator.requests)}-{scenario}-{endpoint_id}"
+        event["detail"] = {
+            "endpoint_id": endpoint_id,
+            "model": f"orgs/my-org/models/{arch}/versions/{scenario}",
+            "request_id": event["id"],
+            "requested_by": "tests@example.com",
+        } | extra
+        result = self.runtimes["DeployFunction"].invoke(event)
+        assert result["outcome"] == "submitted", result
+        deployment_id: str = result["deployment_id"]
+        return deployment_id
+
+    def poll(self) -> dict[str, Any]:
+        """One scheduled poller invocation (budget 0: one cycle)."""
+        result: dict[str, Any] = self.runtimes["PollerFunction"].invoke(
+            sample_event("scheduled-poll.json")
+        )
+        return result
+
+    @property
+    def poller(self) -> Any:
+        return self.runtimes["PollerFunction"].module.runtime()
+
     def table_items(self) -> list[dict[str, Any]]:
         from rollout_monitor.store import from_item
 
@@ -77,6 +104,7 @@ def world(
         "CEREBRAS_RETRY_DEADLINE_SECONDS": "1",
         "CEREBRAS_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "POLL_BUDGET_SECONDS": "0",
     }
     for spec in stack.functions.values():
         for name, value in (spec.environment | fast).items():
@@ -84,8 +112,13 @@ def world(
     runtimes = {
         logical_id: FunctionRuntime(spec, fast) for logical_id, spec in stack.functions.items()
     }
-    for runtime in runtimes.values():
-        service = getattr(runtime.module, "service", None)
-        if service is not None:
-            service().now = clock.now
+    deploy_service = runtimes["DeployFunction"].module.service()
+    deploy_service.now = clock.now
+    poller_runtime = runtimes["PollerFunction"].module.runtime()
+    poller_runtime.now = clock.now
+
+    async def moved_sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    poller_runtime.sleep = moved_sleep
     return World(stack, simulator, clock, Router(stack, runtimes), runtimes)

@@ -20,3 +20,12 @@ class StoreSettings(BaseSettings):
 
 class DeploySettings(StoreSettings):
     request_lease_seconds: float = Field(default=60.0, gt=0)
+
+
+class PollerSettings(StoreSettings):
+    poll_interval_seconds: float = Field(default=10.0, gt=0)
+    poll_budget_seconds: float = Field(default=40.0, ge=0)
+    stall_after_seconds: float = Field(default=1800.0, gt=0)
+    # JSON, e.g. {"not_started": 600, "rolling_back": 900}
+    stall_after_seconds_by_status: dict[str, float] = {}
+    poll_max_concurrency: int = Field(default=10, ge=1, le=100)

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ValidationError
 
 from rollout_monitor.cerebras.errors import (
     CerebrasAuthenticationError,
-    CerebrasError,
     CerebrasRefusedError,
 )
 from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
@@ -40,6 +39,8 @@ from rollout_monitor.events import (
     DeployRequested,
     OutboundDetail,
     RejectionReason,
+    dump_pending,
+    load_pending,
 )
 from rollout_monitor.store import DeploymentRecord, DeploymentStore, RequestClaim, RequestState
 
@@ -112,6 +113,15 @@ class DeployService:
             force=request.force,
             stale_after=self.lease_seconds,
         )
+        if holder is not None and self._finished(holder.deployment_id):
+            # Its rollout ended but the poller had not freed the endpoint yet.
+            holder = self.store.claim_endpoint(
+                request.endpoint_id,
+                request_id,
+                claim.claimed_at,
+                force=True,
+                stale_after=self.lease_seconds,
+            )
         if holder is not None:
             blocking = holder.deployment_id or f"request {holder.request_id}"
             return self._reject(
@@ -135,7 +145,7 @@ class DeployService:
         submitted = _submitted(record, adopted=adopted is not None)
         self.store.record_submission(
             record,
-            submitted.model_dump_json(),
+            dump_pending(submitted),
             in_flight=not normalise_status(record.status).terminal,
         )
         logger.info(
@@ -151,6 +161,10 @@ class DeployService:
         return DeployResult(
             request_id=request_id, outcome="submitted", deployment_id=record.deployment_id
         )
+
+    def _finished(self, deployment_id: str | None) -> bool:
+        record = None if deployment_id is None else self.store.get_deployment(deployment_id)
+        return record is not None and record.terminal
 
     def _reconcile(self, request: DeployRequested, claim: RequestClaim) -> DeploymentRecord | None:
         """Find a deployment an interrupted delivery made, before deploying again."""
@@ -185,7 +199,7 @@ class DeployService:
                 f"request {claim.request_id} is being handled by another delivery"
             )
         if not current.announced and current.event is not None:
-            self._announce(current.request_id, _parse_event(current.event))
+            self._announce(current.request_id, load_pending(current.event))
         logger.info("duplicate deploy request", extra={"request_id": current.request_id})
         return DeployResult(
             request_id=current.request_id,
@@ -253,7 +267,7 @@ class DeployService:
         return self._finish_rejection(request_id, rejection)
 
     def _finish_rejection(self, request_id: str, rejection: DeploymentRejected) -> DeployResult:
-        self.store.finish_rejected(request_id, rejection.model_dump_json(), self.now())
+        self.store.finish_rejected(request_id, dump_pending(rejection), self.now())
         logger.info(
             "deploy request rejected",
             extra={"request_id": request_id, "reason": rejection.reason.value},
@@ -283,15 +297,6 @@ def _text(value: Any, limit: int = 256) -> str | None:
         return None
     text = "".join(ch for ch in str(value) if ch.isprintable())
     return text[:limit]
-
-
-def _parse_event(event_json: str) -> OutboundDetail:
-    for model in (DeploymentSubmitted, DeploymentRejected):
-        try:
-            return model.model_validate_json(event_json)
-        except ValidationError:
-            continue
-    raise CerebrasError("stored event is neither Submitted nor Rejected")
 
 
 def _submitted(record: DeploymentRecord, *, adopted: bool) -> DeploymentSubmitted:

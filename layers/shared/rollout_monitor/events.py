@@ -15,6 +15,7 @@ each with an example; a test keeps the two in step.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -183,3 +184,19 @@ OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
     RolloutStatusChanged,
     RolloutStalled,
 )
+
+
+_BY_DETAIL_TYPE = {model.detail_type.value: model for model in OUTBOUND_DETAILS}
+
+
+def dump_pending(detail: OutboundDetail) -> str:
+    """An outbound detail as kept in an outbox until PutEvents confirms it."""
+    return json.dumps(
+        {"detail_type": detail.detail_type.value, "detail": detail.model_dump(mode="json")},
+        separators=(",", ":"),
+    )
+
+
+def load_pending(text: str) -> OutboundDetail:
+    document = json.loads(text)
+    return _BY_DETAIL_TYPE[document["detail_type"]].model_validate(document["detail"])

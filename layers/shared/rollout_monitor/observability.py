@@ -6,7 +6,44 @@ Tracer is left out on purpose: it costs about 0.35 s of cold start even when dis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+if TYPE_CHECKING:
+    from rollout_monitor.poller import CycleReport
 
 logger = Logger(service="rollout-monitor")
 metrics = Metrics(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
+
+
+def record_cycles(reports: Sequence[CycleReport]) -> None:
+    """The poller's metrics, from what its cycles report."""
+    if not reports:
+        return
+    metrics.add_metric(
+        name="DeploymentsInFlight", unit=MetricUnit.Count, value=reports[-1].in_flight
+    )
+    metrics.add_metric(name="Cycles", unit=MetricUnit.Count, value=len(reports))
+    for name, value in (
+        ("Transitions", sum(r.transitions for r in reports)),
+        ("Stalls", sum(r.stalls for r in reports)),
+        ("UnknownStatuses", sum(r.unknown_statuses for r in reports)),
+        ("PublishFailures", sum(r.publish_failures for r in reports)),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    errors: dict[str, int] = {}
+    for report in reports:
+        for kind, count in report.poll_errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+    for kind, count in errors.items():
+        metrics.add_metric(name=f"PollErrors.{kind}", unit=MetricUnit.Count, value=count)
+    for report in reports[:100]:
+        metrics.add_metric(
+            name="CycleDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms
+        )
+    latencies = [ms for r in reports for ms in r.read_latencies_ms][:100]
+    for ms in latencies:
+        metrics.add_metric(name="StatusReadLatency", unit=MetricUnit.Milliseconds, value=ms)

@@ -25,6 +25,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from rollout_monitor.cerebras.status import RolloutStatus
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -71,8 +73,20 @@ class DeploymentRecord(BaseModel):
     stalled: bool = False
     terminal_at: float | None = None
     api_response: dict[str, Any] = {}
-    # Outbox: events decided but not yet confirmed by PutEvents (JSON of each detail).
+    unknown_status_warned: str | None = None
+    # Outbox: events decided but not yet confirmed by PutEvents (JSON of each detail), and
+    # until when the poller that wrote them has the sole right to publish them.
     pending_events: list[str] = []
+    outbox_lease_until: float = 0.0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status_known and RolloutStatus(self.status).terminal
+
+    @property
+    def in_flight(self) -> bool:
+        """On the InFlight index: still rolling out, or with events still to announce."""
+        return not self.terminal or bool(self.pending_events)
 
 
 class HistoryEntry(BaseModel):
@@ -461,6 +475,126 @@ class DeploymentStore:
             if _failed_condition(exc):
                 raise StoreError(f"deployment {record.deployment_id} is already recorded") from exc
             raise
+
+    # -- the poller's writes: each conditional on the state it read ---------------------------
+
+    @staticmethod
+    def _unchanged_since(before: DeploymentRecord) -> dict[str, Any]:
+        return {
+            "ConditionExpression": "#status = :status AND #seq = :seq AND stall_episode = :episode",
+            "ExpressionAttributeNames": {"#status": "status", "#seq": "sequence"},
+            "ExpressionAttributeValues": {
+                ":status": {"S": before.status},
+                ":seq": {"N": str(before.sequence)},
+                ":episode": {"N": str(before.stall_episode)},
+            },
+        }
+
+    def save_observation(
+        self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
+    ) -> bool:
+        """Write ``after`` (and its history entry) if the record is still as ``before`` was.
+
+        False means another poller recorded this change first: nothing was written.
+        """
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": self.deployment_item(after, in_flight=after.in_flight),
+                **self._unchanged_since(before),  # type: ignore[typeddict-item]
+            }
+        }
+        items = [put]
+        if entry is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": self.history_item(entry, terminal=after.terminal),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool:
+        """Take the right to publish a record's pending events whose writer's lease ran out."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_deployment_key(record.deployment_id),
+                UpdateExpression="SET outbox_lease_until = :until",
+                ConditionExpression="outbox_lease_until = :old AND #seq = :seq",
+                ExpressionAttributeNames={"#seq": "sequence"},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(now + lease_seconds)},
+                    ":old": {"N": str(record.outbox_lease_until)},
+                    ":seq": {"N": str(record.sequence)},
+                },
+            )
+        except ClientError as exc:
+            if _failed_condition(exc):
+                return False
+            raise
+        return True
+
+    def clear_outbox(self, record: DeploymentRecord) -> None:
+        """Forget the announced events; a finished deployment then leaves the InFlight index."""
+        remove = "REMOVE pending_events" + (", in_flight" if record.terminal else "")
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_deployment_key(record.deployment_id),
+                UpdateExpression=f"{remove} SET outbox_lease_until = :zero",
+                ConditionExpression="#seq = :seq AND stall_episode = :episode",
+                ExpressionAttributeNames={"#seq": "sequence"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":seq": {"N": str(record.sequence)},
+                    ":episode": {"N": str(record.stall_episode)},
+                },
+            )
+        except ClientError as exc:
+            # A newer change carries these events too, and will announce them (same ids).
+            if not _failed_condition(exc):
+                raise
+
+    def release_outbox(self, record: DeploymentRecord) -> None:
+        """Give up the publish right at once (PutEvents failed), so the next cycle retries."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_deployment_key(record.deployment_id),
+                UpdateExpression="SET outbox_lease_until = :zero",
+                ConditionExpression="#seq = :seq",
+                ExpressionAttributeNames={"#seq": "sequence"},
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":seq": {"N": str(record.sequence)},
+                },
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
+
+    def free_endpoint(self, endpoint_id: str, deployment_id: str) -> None:
+        """Release the endpoint if this (finished) deployment still holds it."""
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=_endpoint_key(endpoint_id),
+                ConditionExpression="deployment_id = :did",
+                ExpressionAttributeValues={":did": {"S": deployment_id}},
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         return self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get(

@@ -1,0 +1,292 @@
+"""The poller, through the template's resources in moto and the simulator, on a moved clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from rollout_monitor_local.simulator import Fault, FaultKind, Scenario, Step
+from tests.integration.conftest import World
+
+CHANGED = "Rollout Status Changed"
+STALLED = "Rollout Stalled"
+
+
+def changes(world: World) -> list[dict[str, Any]]:
+    return [e["detail"] for e in world.emitted(CHANGED)]
+
+
+def test_scripted_rollback_is_announced_transition_by_transition(world: World) -> None:
+    deployment_id = world.deploy("rolls-back")
+    for _ in range(4):
+        world.clock.advance(20)
+        world.poll()
+    events = changes(world)
+    assert [(e["previous_status"], e["rollout_status"]) for e in events] == [
+        ("not_started", "in_progress"),
+        ("in_progress", "rolling_back"),
+        ("rolling_back", "rolled_back"),
+    ]
+    assert [e["sequence"] for e in events] == [1, 2, 3]
+    assert [e["event_id"] for e in events] == [f"{deployment_id}:{n}" for n in (1, 2, 3)]
+    assert [e["outcome"] for e in events] == [None, None, "failed"]
+    assert [e["terminal"] for e in events] == [False, False, True]
+    assert events[-1]["error_message"] == "latency SLO breached on new replicas"
+    assert events[0]["seconds_since_submission"] == 20
+    assert events[-1]["requested_by"] == "tests@example.com"
+
+    store = world.poller.store
+    record = store.get_deployment(deployment_id)
+    assert (record.status, record.sequence, record.terminal) == ("rolled_back", 3, True)
+    assert record.pending_events == []
+    assert store.in_flight() == []  # left the index; its history stays
+    history = store.history(deployment_id)
+    assert [(h.sequence, h.previous_status, h.status) for h in history] == [
+        (0, None, "not_started"),
+        (1, "not_started", "in_progress"),
+        (2, "in_progress", "rolling_back"),
+        (3, "rolling_back", "rolled_back"),
+    ]
+    assert [h.observed_at for h in history[1:]] == [e["observed_at"] for e in events]
+
+
+def test_success_with_replica_progress_and_a_freed_endpoint(world: World) -> None:
+    deployment_id = world.deploy("succeeds")
+    for _ in range(5):
+        world.clock.advance(20)
+        world.poll()
+    events = changes(world)
+    assert [(e["rollout_status"], e["outcome"]) for e in events] == [
+        ("in_progress", None),
+        ("done", "succeeded"),
+    ]
+    assert (events[-1]["updated_replicas"], events[-1]["total_replicas"]) == (4, 4)
+    assert world.poller.store.get_deployment(deployment_id).updated_replicas == 4
+    world.deploy("errors")  # the endpoint is free again: no force needed
+
+
+def test_two_pollers_at_once_record_and_announce_each_transition_once(world: World) -> None:
+    world.simulator.add_endpoint("my-org-third", "llama-3.3-70b")
+    ids = [
+        world.deploy("rolls-back"),
+        world.deploy("succeeds", endpoint_id="my-org-qwen-3-32b"),
+        world.deploy("errors", endpoint_id="my-org-third"),
+    ]
+    runtime = world.poller
+
+    def poll() -> None:
+        asyncio.run(runtime.poll(0))
+
+    for _ in range(5):
+        world.clock.advance(20)
+        world.simulator.inject(Fault(FaultKind.LATENCY, times=6, seconds=0.1))  # overlap reads
+        threads = [threading.Thread(target=poll) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    announced = Counter(e["event_id"] for e in changes(world))
+    assert set(announced.values()) == {1}
+    expected = {f"{ids[0]}:{n}" for n in (1, 2, 3)} | {f"{ids[1]}:{n}" for n in (1, 2)}
+    expected |= {f"{ids[2]}:{n}" for n in (1, 2)}
+    assert set(announced) == expected
+    for deployment_id in ids:
+        history = world.poller.store.history(deployment_id)
+        assert [h.sequence for h in history] == list(range(len(history)))
+
+
+def test_crash_between_record_and_put_events_loses_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment_id = world.deploy("errors")
+    runtime = world.poller
+
+    def crash(details: Any) -> None:
+        raise SystemExit("process died after the record")
+
+    monkeypatch.setattr(runtime.publisher, "publish", crash)
+    world.clock.advance(20)
+    with pytest.raises(SystemExit):
+        world.poll()
+    monkeypatch.undo()
+    record = runtime.store.get_deployment(deployment_id)
+    assert (record.status, len(record.pending_events)) == ("in_progress", 1)
+    assert changes(world) == []
+    world.poll()  # within the writer's lease: nobody else publishes yet
+    assert changes(world) == []
+    world.clock.advance(61)
+    world.poll()  # the lease ran out: this run announces it (and sees the error)
+    events = changes(world)
+    assert [e["event_id"] for e in events] == [f"{deployment_id}:1", f"{deployment_id}:2"]
+    world.clock.advance(100)
+    world.poll()
+    assert len(changes(world)) == 2  # nothing twice
+
+
+def test_put_events_partial_failure_is_announced_next_cycle(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = world.deploy("errors")
+    second = world.deploy("errors", endpoint_id="my-org-qwen-3-32b")
+    client = world.poller.publisher._client
+    real = client.put_events
+
+    def refuse_first(**kwargs: Any) -> dict[str, Any]:
+        entries = kwargs["Entries"]
+        refused = [first in e["Detail"] for e in entries]
+        answer = real(Entries=[e for e, r in zip(entries, refused, strict=True) if not r])
+        results = iter(answer["Entries"])
+        merged = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} if r else next(results)
+            for r in refused
+        ]
+        return {"FailedEntryCount": sum(refused), "Entries": merged}
+
+    monkeypatch.setattr(client, "put_events", refuse_first)
+    world.clock.advance(20)
+    world.poll()
+    assert [e["deployment_id"] for e in changes(world)] == [second]
+    monkeypatch.undo()
+    world.poll()
+    assert sorted(e["event_id"] for e in changes(world)) == sorted([f"{first}:1", f"{second}:1"])
+
+
+def test_one_status_request_per_endpoint(world: World) -> None:
+    endpoints = ["my-org-llama-3.3-70b", "my-org-qwen-3-32b"]
+    for n in range(3):
+        world.simulator.add_endpoint(f"my-org-extra-{n}", "llama-3.3-70b")
+        endpoints.append(f"my-org-extra-{n}")
+    for endpoint_id in endpoints:
+        for _ in range(10):
+            world.deploy("stalls", endpoint_id=endpoint_id, force=True)
+    assert len(world.poller.store.in_flight()) == 50
+    world.simulator.requests.clear()
+    world.clock.advance(20)
+    world.poll()
+    assert world.simulator.count("GET") == 5
+    assert world.simulator.count() == 5
+    assert len(changes(world)) == 50  # every one moved to in_progress
+
+
+@pytest.mark.parametrize("fault", [FaultKind.SERVER_ERROR, FaultKind.HANG])
+def test_a_failing_endpoint_does_not_block_the_others(world: World, fault: FaultKind) -> None:
+    world.deploy("errors")
+    healthy = world.deploy("errors", endpoint_id="my-org-qwen-3-32b")
+    world.simulator.inject(Fault(fault, times=100, seconds=30, path_contains="llama"))
+    world.clock.advance(20)
+    world.poll()
+    assert [e["deployment_id"] for e in changes(world)] == [healthy]
+
+
+def test_a_stall_is_announced_once_and_rearmed_by_progress(world: World) -> None:
+    deployment_id = world.deploy("stalls")
+    world.clock.advance(20)
+    world.poll()  # in_progress, 1 replica
+    world.clock.advance(1799)
+    world.poll()
+    assert world.emitted(STALLED) == []
+    world.clock.advance(1)
+    world.poll()
+    world.clock.advance(600)
+    world.poll()
+    (stalled,) = [e["detail"] for e in world.emitted(STALLED)]
+    assert stalled["event_id"] == f"{deployment_id}:stall:1"
+    assert (stalled["rollout_status"], stalled["episode"]) == ("in_progress", 1)
+    assert stalled["stalled_for_seconds"] == 1800
+    assert stalled["listed_by_endpoint"] is True
+
+    # Progress resumes (one more replica), then stops again: a second episode.
+    deployment = world.simulator.deployment(deployment_id)
+    elapsed = world.clock.now() - deployment.created
+    deployment.scenario = Scenario(
+        "resumes", (*deployment.scenario.steps, Step(elapsed + 5, "in_progress", 2))
+    )
+    world.clock.advance(10)
+    world.poll()
+    record = world.poller.store.get_deployment(deployment_id)
+    assert (record.updated_replicas, record.stalled) == (2, False)
+    world.clock.advance(1800)
+    world.poll()
+    episodes = [e["detail"]["episode"] for e in world.emitted(STALLED)]
+    assert episodes == [1, 2]
+    assert changes(world)[-1]["rollout_status"] == "in_progress"  # no status event for progress
+
+
+def test_a_deployment_its_endpoint_never_lists_stalls(world: World) -> None:
+    deployment_id = world.deploy("invisible")
+    world.clock.advance(1800)
+    world.poll()
+    (stalled,) = [e["detail"] for e in world.emitted(STALLED)]
+    assert stalled["deployment_id"] == deployment_id
+    assert stalled["listed_by_endpoint"] is False
+    assert stalled["rollout_status"] == "not_started"
+    assert world.poller.store.get_deployment(deployment_id).listed is False
+    assert len(world.poller.store.in_flight()) == 1  # never dropped
+
+
+def test_an_idle_run_is_one_query(world: World) -> None:
+    calls: list[str] = []
+    client = world.poller.store._client
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    summary = world.poll()
+    assert calls == ["Query"]
+    assert world.simulator.requests == type(world.simulator.requests)(maxlen=10_000)
+    assert summary == {"cycles": 1, "in_flight": 0, "transitions": 0, "stalls": 0, "announced": 0}
+
+
+def test_unchanged_deployments_cost_no_write(world: World) -> None:
+    world.deploy("stalls")
+    world.clock.advance(20)
+    world.poll()
+    calls: list[str] = []
+    world.poller.store._client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    world.clock.advance(5)
+    world.poll()
+    assert calls == ["Query"]
+
+
+def test_an_unknown_status_is_kept_warned_once_and_counted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployment_id = world.deploy("stalls")
+    deployment = world.simulator.deployment(deployment_id)
+    deployment.scenario = Scenario("draining", (Step(0, "Draining-Replicas", 0),))
+    caplog.set_level(logging.WARNING)
+    reports = [asyncio.run(world.poller.poll(0))[0] for _ in range(2)]
+    assert [r.unknown_statuses for r in reports] == [1, 0]
+    warnings = [r for r in caplog.records if "unknown rollout status" in r.getMessage()]
+    assert len(warnings) == 1
+    record = world.poller.store.get_deployment(deployment_id)
+    assert (record.status, record.status_known, record.terminal) == (
+        "Draining-Replicas",
+        False,
+        False,
+    )
+    (event,) = changes(world)
+    assert (event["rollout_status"], event["terminal"], event["outcome"]) == (
+        "Draining-Replicas",
+        False,
+        None,
+    )
+    assert len(world.poller.store.in_flight()) == 1
+
+
+def test_with_a_budget_a_change_is_announced_within_one_interval(world: World) -> None:
+    deployment_id = world.deploy("succeeds")
+    created = world.simulator.deployment(deployment_id).created
+    interval = world.poller.settings.poll_interval_seconds
+    reports = asyncio.run(world.poller.poll(120))
+    assert len(reports) > 5
+    scripted = {"in_progress": 20, "done": 80}
+    for event in changes(world):
+        lag = event["observed_at"] - (created + scripted[event["rollout_status"]])
+        cycle = max(r.duration_ms for r in reports) / 1000
+        assert 0 <= lag <= interval + cycle
+    assert reports[-1].in_flight == 0  # it stopped once nothing was left in flight
