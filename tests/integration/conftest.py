@@ -112,6 +112,9 @@ def world(
     runtimes = {
         logical_id: FunctionRuntime(spec, fast) for logical_id, spec in stack.functions.items()
     }
+    from rollout_monitor.observability import metrics
+
+    metrics.clear_metrics()  # Powertools keeps unflushed metrics across tests when disabled
     deploy_service = runtimes["DeployFunction"].module.service()
     deploy_service.now = clock.now
     poller_runtime = runtimes["PollerFunction"].module.runtime()

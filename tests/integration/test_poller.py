@@ -290,3 +290,54 @@ def test_with_a_budget_a_change_is_announced_within_one_interval(world: World) -
         cycle = max(r.duration_ms for r in reports) / 1000
         assert 0 <= lag <= interval + cycle
     assert reports[-1].in_flight == 0  # it stopped once nothing was left in flight
+
+
+def test_the_configured_per_deployment_route_is_used_instead(world: World) -> None:
+    from rollout_monitor_local.simulator import DEPLOYMENT_ROUTE
+
+    world.deploy("errors")
+    world.deploy("errors", endpoint_id="my-org-qwen-3-32b")
+    runtime = world.poller
+    runtime.cerebras = runtime.cerebras.model_copy(
+        update={"deployment_status_route": DEPLOYMENT_ROUTE}
+    )
+    world.simulator.requests.clear()
+    world.clock.advance(40)
+    world.poll()
+    assert world.simulator.count("GET", "/deployments/") == 2
+    assert world.simulator.count() == 2
+    assert [e["rollout_status"] for e in changes(world)] == ["error", "error"]
+
+
+def test_the_schedule_comes_from_the_template(world: World) -> None:
+    (rule,) = [r for r in world.stack.rules.values() if r.schedule is not None]
+    assert rule.schedule == "rate(1 minute)"
+    assert rule.function_logical_id == "PollerFunction"
+
+
+def test_metrics_are_emitted_as_emf(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    world.deploy("errors")
+    world.deploy("errors", endpoint_id="my-org-qwen-3-32b")
+    world.simulator.inject(Fault(FaultKind.SERVER_ERROR, times=100, path_contains="qwen"))
+    environment = world.runtimes["PollerFunction"].environment
+    monkeypatch.setitem(environment, "POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    world.clock.advance(20)
+    world.poll()
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {
+        "DeploymentsInFlight",
+        "Transitions",
+        "Stalls",
+        "PollErrors.CerebrasServerError",
+        "CycleDuration",
+        "StatusReadLatency",
+    } <= names
+    assert (emf["DeploymentsInFlight"], emf["Transitions"]) == ([2.0], [1.0])
+    assert emf["PollErrors.CerebrasServerError"] == [1.0]
+    assert len(emf["StatusReadLatency"]) == 2

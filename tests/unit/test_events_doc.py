@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rollout_monitor.events import DeploymentRejected, DeploymentSubmitted, OutboundDetail
+from rollout_monitor.events import (
+    OUTBOUND_DETAILS,
+    DeploymentRejected,
+    DeploymentSubmitted,
+    OutboundDetail,
+    RolloutStalled,
+    RolloutStatusChanged,
+)
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
 EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL))
@@ -16,9 +23,18 @@ EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL)
 
 @pytest.mark.parametrize(
     ("name", "model"),
-    [("deployment-submitted", DeploymentSubmitted), ("deployment-rejected", DeploymentRejected)],
+    [
+        ("deployment-submitted", DeploymentSubmitted),
+        ("deployment-rejected", DeploymentRejected),
+        ("rollout-status-changed", RolloutStatusChanged),
+        ("rollout-stalled", RolloutStalled),
+    ],
 )
 def test_documented_example_is_a_valid_event(name: str, model: type[OutboundDetail]) -> None:
     model.model_validate_json(EXAMPLES[name])
     assert set(json.loads(EXAMPLES[name])) == set(model.model_fields)  # every field shown
     assert f"## {model.detail_type.value}" in DOC
+
+
+def test_every_outbound_event_is_documented() -> None:
+    assert len(EXAMPLES) == len(OUTBOUND_DETAILS)
