@@ -1,0 +1,96 @@
+"""The poller's decision for one observation, without I/O."""
+
+from __future__ import annotations
+
+from rollout_monitor.cerebras.status import normalise_status
+from rollout_monitor.events import RolloutStalled, RolloutStatusChanged
+from rollout_monitor.poller import Observation, StallPolicy, decide
+from rollout_monitor.store import DeploymentRecord
+
+RECORD = DeploymentRecord(
+    deployment_id="d1",
+    endpoint_id="e1",
+    org_name="o",
+    model_arch_id="a",
+    version_id=1,
+    model="orgs/o/models/a/versions/1",
+    request_id="r1",
+    submitted_at=1000.0,
+    status="in_progress",
+    sequence=1,
+    updated_replicas=1,
+    total_replicas=4,
+    last_progress_at=1000.0,
+    listed=True,
+)
+POLICY = StallPolicy(after_seconds=600, by_status={"not_started": 60})
+
+
+def seen(status: str, replicas: int | None = 1) -> Observation:
+    return Observation(normalise_status(status), replicas, 4)
+
+
+def test_nothing_new_changes_nothing() -> None:
+    after, entry, events, warn = decide(RECORD, seen("in_progress"), 1100.0, POLICY)
+    assert (entry, events, warn) == (None, [], False)
+    assert after.model_copy(update={"last_observed_at": None}) == RECORD
+
+
+def test_a_transition_is_sequenced_and_terminal_outcomes_named() -> None:
+    after, entry, events, _ = decide(RECORD, seen("Failed", 0), 1100.0, POLICY)
+    (event,) = events
+    assert isinstance(event, RolloutStatusChanged)
+    assert (after.status, after.sequence, after.terminal, after.terminal_at) == (
+        "error",
+        2,
+        True,
+        1100.0,
+    )
+    assert entry is not None
+    assert (entry.sequence, entry.previous_status, entry.status) == (2, "in_progress", "error")
+    assert (event.outcome, event.event_id, event.previous_status) == (
+        "failed",
+        "d1:2",
+        "in_progress",
+    )
+
+
+def test_replica_progress_rearms_without_an_event() -> None:
+    stalled = RECORD.model_copy(update={"stalled": True, "stall_episode": 1})
+    after, entry, events, _ = decide(stalled, seen("in_progress", 3), 5000.0, POLICY)
+    assert (entry, events) == (None, [])
+    assert (after.updated_replicas, after.stalled, after.last_progress_at) == (3, False, 5000.0)
+
+
+def test_a_stall_fires_once_per_episode_with_per_status_deadlines() -> None:
+    after, _, events, _ = decide(RECORD, seen("in_progress"), 1599.0, POLICY)
+    assert events == []
+    after, _, events, _ = decide(RECORD, seen("in_progress"), 1600.0, POLICY)
+    (stall,) = events
+    assert isinstance(stall, RolloutStalled)
+    assert (stall.episode, stall.event_id, stall.stall_after_seconds) == (1, "d1:stall:1", 600)
+    _, _, again, _ = decide(after, seen("in_progress"), 9999.0, POLICY)
+    assert again == []
+    waiting = RECORD.model_copy(update={"status": "not_started"})
+    _, _, early, _ = decide(waiting, seen("not_started"), 1060.0, POLICY)
+    assert [type(e) for e in early] == [RolloutStalled]
+
+
+def test_a_failed_read_still_detects_stalls_and_changes_nothing_else() -> None:
+    after, entry, events, _ = decide(RECORD, None, 1700.0, POLICY)
+    assert entry is None
+    assert [type(e) for e in events] == [RolloutStalled]
+    assert after.last_observed_at is None
+
+
+def test_unknown_status_is_kept_and_warned_once() -> None:
+    after, _, events, warn = decide(RECORD, seen("Draining"), 1100.0, POLICY)
+    assert (after.status, after.status_known, after.terminal, warn) == (
+        "Draining",
+        False,
+        False,
+        True,
+    )
+    assert len(events) == 1
+    _, _, _, warn_again = decide(after, seen("Draining"), 1200.0, POLICY)
+    assert warn_again is False
