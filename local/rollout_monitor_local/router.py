@@ -82,6 +82,20 @@ class Router:
                 self._invoke(logical_id, runtime, event)
         return delivered
 
+    def take_waiting(self, rule_logical_id: str) -> list[dict[str, Any]]:
+        """Remove and return what waits for a rule's function, without invoking it."""
+        return self._drain(self._queues[rule_logical_id])
+
+    def settle(self, rounds: int = 10) -> int:
+        """Deliver until nothing is waiting: events emitted by one function reach the next."""
+        total = 0
+        for _ in range(rounds):
+            delivered = self.deliver()
+            total += delivered
+            if delivered == 0:
+                break
+        return total
+
     def _invoke(self, rule: str, runtime: FunctionRuntime, event: dict[str, Any]) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:

@@ -15,6 +15,7 @@ from rollout_monitor_local.router import Router
 from rollout_monitor_local.runtime import FunctionRuntime
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
 from rollout_monitor_local.stack import Stack, create_stack
+from rollout_monitor_local.topic import SentAlert, sent_alerts
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -74,6 +75,13 @@ class World:
         )
         return result
 
+    def alerts(self) -> list[SentAlert]:
+        return sent_alerts(self.stack.outputs["AlertTopicArn"])
+
+    @property
+    def alerter(self) -> Any:
+        return self.runtimes["AlertFunction"].module.service()
+
     @property
     def poller(self) -> Any:
         return self.runtimes["PollerFunction"].module.runtime()
@@ -124,4 +132,5 @@ def world(
         clock.advance(seconds)
 
     poller_runtime.sleep = moved_sleep
+    runtimes["AlertFunction"].module.service().now = clock.now
     return World(stack, simulator, clock, Router(stack, runtimes), runtimes)

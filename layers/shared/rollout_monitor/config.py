@@ -29,3 +29,18 @@ class PollerSettings(StoreSettings):
     # JSON, e.g. {"not_started": 600, "rolling_back": 900}
     stall_after_seconds_by_status: dict[str, float] = {}
     poll_max_concurrency: int = Field(default=10, ge=1, le=100)
+
+
+class AlertSettings(StoreSettings):
+    alert_topic_arn: str
+    alert_statuses: str = "error,rolled_back"
+    aws_region: str = "us-east-1"
+    poller_log_group: str = ""
+    deploy_log_group: str = ""
+    console_endpoint_url: str = (
+        "https://cloud.cerebras.ai/platform/{org_name}/endpoints/{endpoint_id}"
+    )
+
+    @property
+    def statuses(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.alert_statuses.split(",") if s.strip())

@@ -10,6 +10,8 @@ pk                        sk               what
 ``DEPLOYMENT#<id>``       ``HISTORY#<n>``  one item per status change, ``n`` = sequence
 ``REQUEST#<request_id>``  ``REQUEST``      a deploy request's claim and its result
 ``ENDPOINT#<id>``         ``ACTIVE``       which request/deployment holds the endpoint
+``ENDPOINT#<id>``         ``LAST_OUTCOME`` the endpoint's latest finished rollout
+``ALERT#<cause>``         ``ALERT``        an alert's claim: sent once per cause
 ========================  ===============  ==============================================
 """
 
@@ -165,6 +167,14 @@ def _request_key(request_id: str) -> dict[str, Any]:
 
 def _endpoint_key(endpoint_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"ENDPOINT#{endpoint_id}"}, "sk": {"S": "ACTIVE"}}
+
+
+def _alert_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ALERT#{key}"}, "sk": {"S": "ALERT"}}
+
+
+def _outcome_key(endpoint_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ENDPOINT#{endpoint_id}"}, "sk": {"S": "LAST_OUTCOME"}}
 
 
 def _old_item(exc: ClientError) -> dict[str, Any] | None:
@@ -475,6 +485,79 @@ class DeploymentStore:
             if _failed_condition(exc):
                 raise StoreError(f"deployment {record.deployment_id} is already recorded") from exc
             raise
+
+    # -- alerts: one per cause ---------------------------------------------------------------
+
+    def claim_alert(self, key: str, now: float, lease_seconds: float) -> str:
+        """Claim the right to send the alert ``key``: ``"claimed"``, ``"sent"`` or ``"busy"``.
+
+        A claim whose holder crashed before sending lapses after ``lease_seconds``.
+        """
+        item = to_item(
+            {
+                "state": "sending",
+                "lease_until": now + lease_seconds,
+                "expires_at": int(now + self.retention_seconds),
+            }
+        ) | _alert_key(key)
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":sending": {"S": "sending"}, ":now": {"N": str(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
+            existing = _old_item(exc) or self._get(_alert_key(key)) or {}
+            return "sent" if from_item(existing).get("state") == "sent" else "busy"
+        return "claimed"
+
+    def alert_sent(self, key: str, message_id: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=_alert_key(key),
+            UpdateExpression="SET #state = :sent, message_id = :mid",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":sent": {"S": "sent"}, ":mid": {"S": message_id}},
+        )
+
+    def release_alert(self, key: str) -> None:
+        """Forget a claim whose alert could not be sent, so a retry sends it."""
+        self._client.delete_item(
+            TableName=self.table_name,
+            Key=_alert_key(key),
+            ConditionExpression="#state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":sending": {"S": "sending"}},
+        )
+
+    def last_outcome(self, endpoint_id: str) -> dict[str, Any] | None:
+        item = self._get(_outcome_key(endpoint_id))
+        return None if item is None else from_item(item)
+
+    def set_last_outcome(
+        self, endpoint_id: str, outcome: str, deployment_id: str, observed_at: float
+    ) -> None:
+        """Keep the endpoint's latest finished rollout; an older one never overwrites it."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=to_item(
+                    {"outcome": outcome, "deployment_id": deployment_id, "observed_at": observed_at}
+                )
+                | _outcome_key(endpoint_id),
+                ConditionExpression="attribute_not_exists(pk) OR observed_at <= :at",
+                ExpressionAttributeValues={":at": {"N": str(observed_at)}},
+            )
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
 
     # -- the poller's writes: each conditional on the state it read ---------------------------
 
