@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -97,3 +98,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def stack(aws: None) -> Stack:
     """The stack created from template.yaml itself."""
     return create_stack()
+
+
+@pytest.fixture
+def monitor_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for the package's loggers, which do not propagate to the root in Lambda."""
+    package = logging.getLogger("rollout_monitor")
+    package.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    package.removeHandler(caplog.handler)

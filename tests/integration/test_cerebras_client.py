@@ -178,8 +178,9 @@ def test_latency_below_the_timeout_is_served(client: CerebrasClient, simulator: 
 
 
 def test_rate_limit_honours_retry_after(
-    client: CerebrasClient, simulator: Simulator, caplog: pytest.LogCaptureFixture
+    client: CerebrasClient, simulator: Simulator, monitor_logs: pytest.LogCaptureFixture
 ) -> None:
+    caplog = monitor_logs
     simulator.inject(Fault(FaultKind.RATE_LIMIT, times=1, seconds=0.3))
     caplog.set_level(logging.WARNING, logger="rollout_monitor")
     started = time.monotonic()
@@ -246,9 +247,10 @@ CANARY = "csk-CANARY-7f3a9b2c4d"
 def test_the_key_never_leaks(
     simulator_url: str,
     simulator: Simulator,
-    caplog: pytest.LogCaptureFixture,
+    monitor_logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    caplog = monitor_logs
     caplog.set_level(logging.DEBUG)
     client = CerebrasClient(SecretStr(CANARY), base_url=simulator_url, retry=FAST_RETRY)
     texts = [repr(client)]

@@ -253,8 +253,9 @@ def test_unchanged_deployments_cost_no_write(world: World) -> None:
 
 
 def test_an_unknown_status_is_kept_warned_once_and_counted(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, monitor_logs: pytest.LogCaptureFixture
 ) -> None:
+    caplog = monitor_logs
     deployment_id = world.deploy("stalls")
     deployment = world.simulator.deployment(deployment_id)
     deployment.scenario = Scenario("draining", (Step(0, "Draining-Replicas", 0),))

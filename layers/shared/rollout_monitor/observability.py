@@ -6,10 +6,12 @@ Tracer is left out on purpose: it costs about 0.35 s of cold start even when dis
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
 
 logger = Logger(service="rollout-monitor")
 metrics = Metrics(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
+
+# The package's modules log with the standard library (``logging.getLogger(__name__)``, no
+# Powertools in the domain); their parent logger writes through the same JSON handler.
+logging.getLogger("rollout_monitor")
+copy_config_to_registered_loggers(source_logger=logger, include={"rollout_monitor"})
 
 
 def record_cycles(reports: Sequence[CycleReport]) -> None:

@@ -1,0 +1,537 @@
+"""The whole monitor on one machine: moto in server mode, the simulator, the template's stack.
+
+:class:`DevStack` starts both servers on free loopback ports, creates the stack from
+``template.yaml`` (as the tests do), loads every function the way Lambda would, delivers the
+bus's events through the template's rules (:class:`Router`), and runs the poller on its
+schedule, sped up with the simulator's clock. :meth:`DevStack.step` moves it all forward;
+:class:`Story` says what a run should produce, and judges what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rollout_monitor_local.clock import Clock, ScaledClock, SystemClock
+from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
+from rollout_monitor_local.stack import DEFAULT_TEMPLATE, Stack, create_stack
+
+SCHEDULED_EVENT = Path(__file__).resolve().parents[2] / "events" / "scheduled-poll.json"
+ALERTS_QUEUE = "local-alert-subscriber"
+
+
+@dataclass(frozen=True)
+class StoryItem:
+    """One deploy request of a story, and what it must end in."""
+
+    label: str
+    detail: dict[str, Any]
+    final_status: str | None  # None: rejected
+    changes: int = 0  # Rollout Status Changed events
+    stalls: int = 0
+    alert_kinds: tuple[str, ...] = ()
+
+
+def _request(label: str, endpoint: str, version: str) -> dict[str, Any]:
+    arch = endpoint.removeprefix("my-org-").removesuffix("-canary")
+    return {
+        "endpoint_id": endpoint,
+        "model": f"orgs/my-org/models/{arch}/versions/{version}",
+        "request_id": f"demo-{label}",
+        "requested_by": "demo@example.com",
+        "reason": f"local demo: {label}",
+    }
+
+
+DEFAULT_STORY = (
+    StoryItem("success", _request("success", "my-org-llama-3.3-70b", "succeeds"), "done", 2),
+    StoryItem(
+        "error",
+        _request("error", "my-org-qwen-3-32b", "errors"),
+        "error",
+        2,
+        alert_kinds=("rollout_failed",),
+    ),
+    StoryItem(
+        "rollback",
+        _request("rollback", "my-org-llama-3.3-70b-canary", "rolls-back"),
+        "rolled_back",
+        3,
+        alert_kinds=("rollout_failed",),
+    ),
+    StoryItem(
+        "stall",
+        _request("stall", "my-org-qwen-3-32b-canary", "stalls"),
+        "in_progress",
+        1,
+        stalls=1,
+        alert_kinds=("rollout_stalled",),
+    ),
+    StoryItem(
+        "invalid",
+        {"endpoint_id": "../etc/passwd", "model": "latest", "request_id": "demo-invalid"},
+        None,
+        alert_kinds=("deploy_rejected",),
+    ),
+)
+EXTRA_ENDPOINTS = {
+    "my-org-llama-3.3-70b-canary": "llama-3.3-70b",
+    "my-org-qwen-3-32b-canary": "qwen-3-32b",
+}
+
+
+@dataclass
+class Row:
+    """One deployment (or rejected request) as the live view shows it."""
+
+    key: str
+    label: str
+    endpoint_id: str
+    version: str
+    status: str = "requested"
+    updated_replicas: int | None = None
+    total_replicas: int | None = None
+    submitted_at: float | None = None
+    observed_at: float | None = None
+    stalled: bool = False
+    deployment_id: str | None = None
+
+
+@dataclass
+class Observed:
+    """Everything the run saw, in order."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[str, Row] = field(default_factory=dict)
+    poller_failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    problems: list[str]
+    counts: dict[str, int]
+
+
+def judge(story: tuple[StoryItem, ...], seen: Observed) -> Verdict:
+    """Did every item end as scripted, with each event and alert exactly once?"""
+    problems: list[str] = []
+    ids = Counter(e["detail"].get("event_id") for e in seen.events)
+    problems += [f"event {i} announced {n} times" for i, n in ids.items() if n > 1]
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for event in seen.events:
+        request_id = event["detail"].get("request_id")
+        deployment = event["detail"].get("deployment_id")
+        row = next(
+            (r for r in seen.rows.values() if deployment and r.deployment_id == deployment), None
+        )
+        key = request_id or (row.key if row else "?")
+        by_request.setdefault(key, []).append(event)
+    alert_ids = Counter(
+        (a["kind"], a.get("deployment_id") or a.get("request_id")) for a in seen.alerts
+    )
+    problems += [f"alert {k} sent {n} times" for k, n in alert_ids.items() if n > 1]
+    for item in story:
+        request_id = item.detail["request_id"]
+        events = by_request.get(request_id, [])
+        kinds = Counter(e["detail-type"] for e in events)
+        row = seen.rows.get(request_id)
+        if item.final_status is None:
+            if kinds != Counter({"Deployment Rejected": 1}):
+                problems.append(f"{item.label}: expected one rejection, saw {dict(kinds)}")
+        else:
+            expected = Counter(
+                {"Deployment Submitted": 1, "Rollout Status Changed": item.changes}
+                | ({"Rollout Stalled": item.stalls} if item.stalls else {})
+            )
+            if kinds != expected:
+                problems.append(f"{item.label}: expected {dict(expected)}, saw {dict(kinds)}")
+            if row is None or row.status != item.final_status:
+                status = row.status if row else "nothing"
+                problems.append(f"{item.label}: expected {item.final_status}, ended {status}")
+        deployment_id = row.deployment_id if row else None
+        alerts = sorted(
+            a["kind"]
+            for a in seen.alerts
+            if a.get("request_id") == request_id
+            or (deployment_id and a.get("deployment_id") == deployment_id)
+        )
+        if alerts != sorted(item.alert_kinds):
+            problems.append(f"{item.label}: expected alerts {list(item.alert_kinds)}, saw {alerts}")
+    counts = {
+        "deployments": sum(1 for r in seen.rows.values() if r.deployment_id),
+        "transitions": sum(1 for e in seen.events if e["detail-type"] == "Rollout Status Changed"),
+        "events": len(seen.events),
+        "alerts": len(seen.alerts),
+        "poller failures": len(seen.poller_failures),
+    }
+    return Verdict(not problems, problems, counts)
+
+
+def _forget_parameter_clients() -> None:
+    from aws_lambda_powertools.utilities.parameters import base  # noqa: PLC0415
+
+    base.DEFAULT_PROVIDERS.clear()
+    base.clear_caches()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on a free loopback port; boto3 is pointed at it meanwhile."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)  # "no CloudFormation support for alarms"
+    warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    import httpx  # noqa: PLC0415
+
+    httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()  # backends are per process
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+class DevStack:
+    """The local stack. Use as a context manager; :meth:`step` moves it forward."""
+
+    def __init__(
+        self,
+        *,
+        speed: float = 20.0,
+        poll_interval: float = 10.0,
+        stall_after: float = 120.0,
+        alert_statuses: str = "error,rolled_back",
+        cerebras_url: str | None = None,
+        api_key: str | None = None,
+        template: Path = DEFAULT_TEMPLATE,
+        log_file: Path | None = None,
+    ) -> None:
+        self.speed = speed
+        self.poll_interval = poll_interval
+        self.stall_after = stall_after
+        self.alert_statuses = alert_statuses
+        self.real_cerebras = cerebras_url is not None
+        self.cerebras_url = cerebras_url
+        self.api_key = api_key or DEFAULT_KEY
+        self.template = template
+        self.log_file = log_file
+        self.clock: Clock = SystemClock() if self.real_cerebras else ScaledClock(speed)
+        self.simulator: Simulator | None = None
+        self.seen = Observed()
+        self._exit = ExitStack()
+        self._next_poll = 0.0
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> DevStack:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        from rollout_monitor_local.router import Router  # noqa: PLC0415
+        from rollout_monitor_local.runtime import FunctionRuntime  # noqa: PLC0415
+        from rollout_monitor_local.server import serve  # noqa: PLC0415
+
+        saved = dict(os.environ)
+
+        def restore() -> None:
+            os.environ.clear()
+            os.environ.update(saved)
+
+        self._exit.callback(restore)
+        # Powertools keeps its Secrets Manager client and cache per process: this stack's moto
+        # server must not outlive it there.
+        _forget_parameter_clients()
+        self._exit.callback(_forget_parameter_clients)
+        os.environ.update(
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            POWERTOOLS_METRICS_DISABLED="true",
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        self.moto_url = self._exit.enter_context(moto_server())
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_url
+        if self.real_cerebras:
+            assert self.cerebras_url is not None
+            base_url = self.cerebras_url
+        else:
+            self.simulator = Simulator(clock=self.clock, api_key=self.api_key)
+            for endpoint_id, arch in EXTRA_ENDPOINTS.items():
+                self.simulator.add_endpoint(endpoint_id, arch)
+            base_url = self._exit.enter_context(serve(self.simulator.app))
+        self.cerebras_base_url = base_url
+        import boto3  # noqa: PLC0415
+
+        secret = boto3.client("secretsmanager").create_secret(
+            Name="rollout-monitor/cerebras-key", SecretString=self.api_key
+        )
+        self.stack: Stack = create_stack(
+            self.template,
+            parameters={
+                "CerebrasApiKeySecretArn": secret["ARN"],
+                "CerebrasApiBaseUrl": base_url,
+                "StallAfterSeconds": str(int(self.stall_after)),
+                "PollIntervalSeconds": str(int(self.poll_interval)),
+                "AlertStatuses": self.alert_statuses,
+            },
+        )
+        overrides = {
+            "POLL_BUDGET_SECONDS": "0",  # the schedule is driven from here, one cycle a tick
+            "CEREBRAS_RETRY_DEADLINE_SECONDS": "3",
+            "CEREBRAS_TIMEOUT_SECONDS": "2",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        self.runtimes = {
+            logical_id: FunctionRuntime(spec, overrides)
+            for logical_id, spec in self.stack.functions.items()
+        }
+        self._route_logs()
+        self.runtimes["DeployFunction"].module.service().now = self.clock.now
+        self.runtimes["PollerFunction"].module.runtime().now = self.clock.now
+        self.runtimes["AlertFunction"].module.service().now = self.clock.now
+        self.router = Router(self.stack, self.runtimes)
+        self._alerts_queue = self._subscribe_alerts()
+        self._scheduled = json.loads(SCHEDULED_EVENT.read_text())
+
+    def _route_logs(self) -> None:
+        from rollout_monitor.observability import logger  # noqa: PLC0415
+
+        handler = logger.registered_handler
+        if self.log_file is None:
+            level = handler.level
+            handler.setLevel(logging.CRITICAL + 1)
+            self._exit.callback(lambda: handler.setLevel(level))
+            return
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        stream = self._exit.enter_context(self.log_file.open("a"))
+        previous = handler.setStream(stream)  # type: ignore[attr-defined]
+        self._exit.callback(lambda: handler.setStream(previous))  # type: ignore[attr-defined]
+
+    def _subscribe_alerts(self) -> str:
+        """An SQS subscriber on the alert topic: alerts are read as any subscriber gets them."""
+        import boto3  # noqa: PLC0415
+
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName=ALERTS_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        boto3.client("sns").subscribe(
+            TopicArn=self.stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn
+        )
+        return url
+
+    # -- driving ------------------------------------------------------------------------------
+
+    @property
+    def poller(self) -> Any:
+        return self.runtimes["PollerFunction"].module.runtime()
+
+    def request(self, detail: dict[str, Any]) -> None:
+        """Put a ``Deploy Requested`` event on the stack's bus, as a user would."""
+        import boto3  # noqa: PLC0415
+
+        key = str(detail.get("request_id", f"request-{len(self.seen.rows)}"))
+        self.seen.rows[key] = Row(
+            key=key,
+            label=key.removeprefix("demo-"),
+            endpoint_id=str(detail.get("endpoint_id", "?")),
+            version=str(detail.get("model", "?")).rsplit("/", 1)[-1],
+        )
+        boto3.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "local.demo",
+                    "DetailType": "Deploy Requested",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.stack.outputs["EventBusName"],
+                }
+            ]
+        )
+
+    def step(self) -> list[str]:
+        """Deliver what waits, poll when the schedule says so; return what happened, as lines."""
+        lines: list[str] = []
+        self.router.settle()
+        if time.monotonic() >= self._next_poll:
+            self._next_poll = time.monotonic() + self.poll_interval / self.speed
+            try:
+                self.runtimes["PollerFunction"].invoke(self._scheduled)
+            except Exception as exc:  # Lambda: this run fails, the next scheduled one runs
+                self.seen.poller_failures.append(f"{type(exc).__name__}: {exc}")
+                lines.append(
+                    f"poller run failed ({type(exc).__name__}: {exc}); the next run goes on"
+                )
+            self.router.settle()
+        for event in self.router.read_tap():
+            self.seen.events.append(event)
+            lines.append(self._apply_event(event))
+        self._refresh_progress()
+        for alert in self._read_alerts():
+            self.seen.alerts.append(alert)
+            lines.append(f"ALERT {alert['severity'].upper()}: {alert['subject']}")
+        lines += [f"function failed: {f.rule}: {f.error}" for f in self.router.failures]
+        self.router.failures.clear()
+        return lines
+
+    def _refresh_progress(self) -> None:
+        """Replica progress is recorded without an event: read it from the table."""
+        store = self.poller.store
+        for row in self.seen.rows.values():
+            if row.deployment_id and row.status in {"not_started", "in_progress", "rolling_back"}:
+                record = store.get_deployment(row.deployment_id)
+                if record is not None:
+                    row.updated_replicas = record.updated_replicas
+                    row.total_replicas = record.total_replicas
+
+    def _apply_event(self, event: dict[str, Any]) -> str:
+        detail = event["detail"]
+        kind = event["detail-type"]
+        row = self._row_for(detail)
+        if row is None and kind in {"Deployment Submitted", "Deployment Rejected"}:
+            key = str(detail.get("request_id"))  # sent from another shell
+            row = self.seen.rows[key] = Row(
+                key=key,
+                label=key,
+                endpoint_id=str(detail.get("endpoint_id")),
+                version=str(detail.get("model")).rsplit("/", 1)[-1],
+            )
+        if row is not None:
+            row.deployment_id = detail.get("deployment_id", row.deployment_id)
+            if kind == "Deployment Submitted":
+                row.status = detail["rollout_status"]
+                row.submitted_at = detail["submitted_at"]
+                row.observed_at = detail["submitted_at"]
+            elif kind == "Deployment Rejected":
+                row.status = "rejected"
+            elif kind == "Rollout Status Changed":
+                row.status = detail["rollout_status"]
+                row.updated_replicas = detail["updated_replicas"]
+                row.total_replicas = detail["total_replicas"]
+                row.observed_at = detail["observed_at"]
+                row.stalled = False
+            elif kind == "Rollout Stalled":
+                row.stalled = True
+        name = row.label if row else detail.get("deployment_id", "?")
+        if kind == "Rollout Status Changed":
+            return f"{name}: {detail['previous_status']} -> {detail['rollout_status']}"
+        if kind == "Deployment Rejected":
+            return f"{name}: rejected ({detail['reason']}): {detail['message'][:120]}"
+        if kind == "Rollout Stalled":
+            seconds = detail["stalled_for_seconds"]
+            return f"{name}: stalled {seconds:.0f}s in {detail['rollout_status']}"
+        return f"{name}: {kind.lower()} ({detail.get('deployment_id', '')})"
+
+    def _row_for(self, detail: dict[str, Any]) -> Row | None:
+        request_id = detail.get("request_id")
+        if request_id in self.seen.rows:
+            return self.seen.rows[request_id]
+        deployment_id = detail.get("deployment_id")
+        return next((r for r in self.seen.rows.values() if r.deployment_id == deployment_id), None)
+
+    def _read_alerts(self) -> list[dict[str, Any]]:
+        import boto3  # noqa: PLC0415
+
+        sqs = boto3.client("sqs")
+        alerts: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self._alerts_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return alerts
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                alerts.append(json.loads(envelope["Message"]))
+                sqs.delete_message(
+                    QueueUrl=self._alerts_queue, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def elapsed(self, row: Row) -> float:
+        if row.submitted_at is None:
+            return 0.0
+        end = (
+            row.observed_at if row.status in {"done", "error", "rolled_back", "cancelled"} else None
+        )
+        return (end or self.now()) - row.submitted_at
+
+
+def play(
+    stack: DevStack,
+    story: tuple[StoryItem, ...],
+    *,
+    timeout: float,
+    on_step: Callable[[list[str]], None] = lambda lines: None,
+    settle_seconds: float = 1.0,
+) -> Verdict:
+    """Send the story's requests, step until it is judged complete (or time runs out)."""
+    for item in story:
+        stack.request(item.detail)
+    deadline = time.monotonic() + timeout
+    done_since: float | None = None
+    while time.monotonic() < deadline:
+        on_step(stack.step())
+        if judge(story, stack.seen).ok:
+            # Complete: keep stepping briefly, so a duplicate would still show up.
+            done_since = done_since or time.monotonic()
+            if time.monotonic() - done_since >= settle_seconds:
+                break
+        else:
+            done_since = None
+        time.sleep(0.05)
+    return judge(story, stack.seen)
+
+
+def follow(
+    stack: DevStack,
+    item: StoryItem,
+    *,
+    timeout: float,
+    on_step: Callable[[list[str]], None] = lambda lines: None,
+) -> Verdict:
+    """One real deployment, followed until it ends: a success only if it ends ``done``."""
+    stack.request(item.detail)
+    row = stack.seen.rows[item.detail["request_id"]]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        on_step(stack.step())
+        if row.status in {"done", "error", "rolled_back", "cancelled", "rejected"}:
+            break
+        time.sleep(0.2)
+    counts = judge((), stack.seen).counts
+    problems = [] if row.status == "done" else [f"the rollout ended {row.status}"]
+    return Verdict(not problems, problems, counts)
