@@ -180,10 +180,11 @@ def judge(story: tuple[StoryItem, ...], seen: Observed) -> Verdict:
 
 
 def _forget_parameter_clients() -> None:
-    from aws_lambda_powertools.utilities.parameters import base  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.parameters.constants import (  # noqa: PLC0415
+        DEFAULT_PROVIDERS,
+    )
 
-    base.DEFAULT_PROVIDERS.clear()
-    base.clear_caches()
+    DEFAULT_PROVIDERS.clear()  # the providers hold the boto3 clients and their caches
 
 
 def _free_port() -> int:
