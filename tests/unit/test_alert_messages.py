@@ -61,7 +61,7 @@ def test_a_10000_character_error_message_gives_a_valid_subject_and_a_bounded_bod
     assert alert.subject == "[CRITICAL] error: my-org-llama-3.3-70b version 7"
     assert len(alert.text) <= 8_000
     assert "more lines)" in alert.text
-    assert alert.text.rstrip().endswith("fix and redeploy.")  # the next steps survive
+    assert alert.text.rstrip().endswith("with a new request_id.")  # the next steps survive
     assert no_control_characters(alert.text)
     assert "\x1b" not in json.dumps(alert.document, ensure_ascii=False)
     assert len(alert.document["error_message"]) <= 4_000

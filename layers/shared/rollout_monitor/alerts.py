@@ -249,7 +249,7 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
     steps = [
         "Read the error above and the deployment's logs: " + urls[0],
         "Check the endpoint in the Cerebras console: " + urls[-1],
-        "The endpoint serves the previous version while you fix and redeploy.",
+        "Fix the cause, then send a new Deploy Requested with a new request_id.",
     ]
     document = {
         "kind": "rollout_failed",
