@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,38 @@ def test_the_plain_output_is_plain_lines(
     assert all(
         line.startswith(("[", "Summary", "The story", "Function logs")) for line in out.splitlines()
     )
+
+
+def test_requests_from_another_shell_reach_a_running_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rollout_monitor_local.cli import main
+
+    with DevStack(log_file=None) as stack:
+        code = main(
+            [
+                "request",
+                "--aws-endpoint-url",
+                stack.moto_url,
+                "--endpoint",
+                "my-org-llama-3.3-70b",
+                "--model",
+                "orgs/my-org/models/llama-3.3-70b/versions/errors",
+                "--request-id",
+                "from-another-shell",
+            ]
+        )
+        assert code == 0
+        assert '"EventId"' in capsys.readouterr().out
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while time.monotonic() < deadline and "ALERT" not in " ".join(lines):
+            lines += stack.step()
+            time.sleep(0.05)
+        row = stack.seen.rows["from-another-shell"]
+        assert (row.status, row.endpoint_id, row.version) == (
+            "error",
+            "my-org-llama-3.3-70b",
+            "errors",
+        )
+        assert any(line.startswith("ALERT CRITICAL: [CRITICAL] error:") for line in lines)

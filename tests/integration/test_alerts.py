@@ -76,13 +76,44 @@ def test_an_error_alerts_once_with_everything_needed(world: World) -> None:
 
 
 def test_a_rollback_alerts_critical(world: World) -> None:
-    play(world, "rolls-back", 3)
+    deployment_id = play(world, "rolls-back", 3)
     (alert,) = world.alerts()
     assert alert.subject == f"[CRITICAL] rolled_back: {ENDPOINT} version 3"
-    assert alert.attributes["rollout_status"] == "rolled_back"
-    assert alert.document["previous_status"] == "rolling_back"
-    assert alert.document["error_message"] == "latency SLO breached on new replicas"
-    assert "Status        rolling_back -> rolled_back" in alert.text
+    assert alert.attributes == {
+        "severity": "critical",
+        "endpoint_id": ENDPOINT,
+        "rollout_status": "rolled_back",
+    }
+    document = alert.document
+    assert len(document.pop("links")) == 3
+    assert document == {
+        "kind": "rollout_failed",
+        "severity": "critical",
+        "subject": alert.subject,
+        "endpoint_id": ENDPOINT,
+        "model": "orgs/my-org/models/llama-3.3-70b/versions/rolls-back",
+        "version_id": 3,
+        "deployment_id": deployment_id,
+        "previous_status": "rolling_back",
+        "rollout_status": "rolled_back",
+        "error_message": "latency SLO breached on new replicas",
+        "updated_replicas": 0,
+        "total_replicas": 4,
+        "submitted_at": world.clock.now() - 60,
+        "observed_at": world.clock.now(),
+        "seconds_since_submission": 60.0,
+        "requested_by": "tests@example.com",
+        "reason": None,
+    }
+    for expected in (
+        "ended rolled_back after 1m 00s",
+        "Status        rolling_back -> rolled_back",
+        "Error         latency SLO breached on new replicas",
+        "Replicas      0 of 4 updated",
+        "Reason        -",
+        f"Deployment    {deployment_id}",
+    ):
+        assert expected in alert.text
 
 
 def test_a_stall_alerts_as_a_warning(world: World) -> None:
@@ -97,11 +128,33 @@ def test_a_stall_alerts_as_a_warning(world: World) -> None:
         "endpoint_id": ENDPOINT,
         "rollout_status": "in_progress",
     }
-    assert alert.document["kind"] == "rollout_stalled"
-    assert (alert.document["deployment_id"], alert.document["episode"]) == (deployment_id, 1)
-    assert alert.document["stalled_for_seconds"] == 1800
-    assert alert.document["listed_by_endpoint"] is True
-    assert "has made no progress for 30m 00s" in alert.text
+    document = alert.document
+    links = document.pop("links")
+    assert links[-1] == f"https://cloud.cerebras.ai/platform/my-org/endpoints/{ENDPOINT}"
+    assert document == {
+        "kind": "rollout_stalled",
+        "severity": "warning",
+        "subject": alert.subject,
+        "endpoint_id": ENDPOINT,
+        "model": "orgs/my-org/models/llama-3.3-70b/versions/stalls",
+        "version_id": 5,
+        "deployment_id": deployment_id,
+        "rollout_status": "in_progress",
+        "listed_by_endpoint": True,
+        "stalled_for_seconds": 1800.0,
+        "stall_after_seconds": 1800.0,
+        "episode": 1,
+        "requested_by": "tests@example.com",
+    }
+    for expected in (
+        "has made no progress for 30m 00s.",
+        "Status        in_progress",
+        "Listed        yes",
+        "Stall         episode 1",
+        f"Deployment    {deployment_id}",
+        "What to do next:",
+    ):
+        assert expected in alert.text
 
 
 def test_a_rejection_alerts_as_a_warning(world: World) -> None:
@@ -114,9 +167,30 @@ def test_a_rejection_alerts_as_a_warning(world: World) -> None:
         "endpoint_id": "../etc",
         "rollout_status": "rejected",
     }
-    assert (alert.document["reason"], alert.document["request_id"]) == ("invalid_request", "bad-7")
-    assert alert.document["requested_by"] == "eve"
-    assert "Fix the request" in alert.text
+    message = alert.document.pop("message")
+    assert message.startswith("invalid deploy request: endpoint_id: ")
+    assert "model: " in message
+    assert alert.document == {
+        "kind": "deploy_rejected",
+        "severity": "warning",
+        "subject": alert.subject,
+        "endpoint_id": "../etc",
+        "model": "m",
+        "request_id": "bad-7",
+        "reason": "invalid_request",
+        "status_code": None,
+        "cerebras_detail": None,
+        "blocking_deployment_id": None,
+        "requested_by": "eve",
+    }
+    for expected in (
+        "A deploy request for ../etc was rejected.",
+        "Reason         invalid_request",
+        "Request        bad-7",
+        "Requested by   eve",
+        "Fix the request",
+    ):
+        assert expected in alert.text
 
 
 def test_a_rejection_without_an_endpoint_still_alerts(world: World) -> None:
@@ -143,6 +217,21 @@ def test_cancelled_alerts_only_when_listed(world: World, monkeypatch: pytest.Mon
     play(world, "cancelled", 2, endpoint_id="my-org-qwen-3-32b")
     (alert,) = world.alerts()
     assert alert.subject == "[CRITICAL] cancelled: my-org-qwen-3-32b version 4"
+
+
+def test_the_alert_statuses_come_from_the_template_parameter(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollout_monitor_local.runtime import FunctionRuntime
+    from rollout_monitor_local.stack import create_stack
+
+    stack = create_stack(parameters={"AlertStatuses": "error,rolled_back,cancelled"})
+    spec = stack.functions["AlertFunction"]
+    for name, value in spec.environment.items():
+        monkeypatch.setenv(name, value)  # restored after the test
+    assert spec.environment["ALERT_STATUSES"] == "error,rolled_back,cancelled"
+    service = FunctionRuntime(spec).module.service()
+    assert service.alert_statuses == {"error", "rolled_back", "cancelled"}
 
 
 def test_a_recovery_after_a_failure_is_noticed_once(world: World) -> None:

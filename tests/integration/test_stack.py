@@ -23,3 +23,50 @@ def test_bus_comes_from_the_template(stack: Stack) -> None:
     bus = boto3.client("events").describe_event_bus(Name=stack.outputs["EventBusName"])
     assert bus["Arn"] == stack.outputs["EventBusArn"]
     assert stack.outputs["EventBusName"] == "rollout-monitor-rollouts"
+
+
+def test_nothing_is_dropped_every_function_and_rule_has_an_encrypted_dlq(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    queues = {k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    for queue in queues:
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True, queue
+    for logical_id in ("DeployFunction", "PollerFunction", "AlertFunction"):
+        config = resources[f"{logical_id}EventInvokeConfig"]["Properties"]
+        target = config["DestinationConfig"]["OnFailure"]["Destination"]
+        assert target == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}, logical_id
+    rules = {k: v for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
+    assert len(rules) == 5
+    for name, rule in rules.items():
+        (target,) = rule["Properties"]["Targets"]
+        assert "RetryPolicy" in target, name
+        dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        assert dlq in queues, name
+    alarmed = {
+        metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in resources.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        for metric in alarm["Properties"].get("Metrics", [])
+        if "MetricStat" in metric
+    } | {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in resources.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm" and "Dimensions" in alarm["Properties"]
+    }
+    assert alarmed == queues
+
+
+def test_functions_reach_only_this_stacks_resources(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    text = str({k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"})
+    assert "'Resource': '*'" not in text
+    alert_role = str(resources["AlertFunctionRole"])
+    assert "secretsmanager" not in alert_role  # only the functions that call Cerebras read the key
+    assert "sns:Publish" in alert_role
+    assert "sns:Publish" not in str(resources["PollerFunctionRole"])
+
+
+def test_secrets_never_reach_a_functions_environment(stack: Stack) -> None:
+    for function in stack.functions.values():
+        assert "CEREBRAS_API_KEY" not in function.environment
+        arn = function.environment["CEREBRAS_API_KEY_SECRET_ARN"]
+        assert arn.startswith("arn:aws:secretsmanager:")
