@@ -217,6 +217,29 @@ def _body(title: str, rows: list[tuple[str, str]], next_steps: list[str]) -> str
     return text + "\n" + tail
 
 
+def _notification(
+    severity: Severity,
+    kind: str,
+    subject: str,
+    text: str,
+    document: dict[str, Any],
+    *,
+    endpoint_id: str | None,
+    status: str,
+) -> Notification:
+    """One alert: the subject, the text for people, the JSON for machines, the attributes."""
+    return Notification(
+        subject,
+        text,
+        {"kind": kind, "severity": severity.value, "subject": subject} | document,
+        {
+            "severity": severity.value,
+            "endpoint_id": clean(endpoint_id, 256) or "unknown",
+            "rollout_status": status,
+        },
+    )
+
+
 def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
     severity = Severity.CRITICAL
     error = clean(event.error_message, MAX_ERROR_MESSAGE, multiline=True)
@@ -252,9 +275,6 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
         "Fix the cause, then send a new Deploy Requested with a new request_id.",
     ]
     document = {
-        "kind": "rollout_failed",
-        "severity": severity.value,
-        "subject": subject,
         "endpoint_id": event.endpoint_id,
         "model": event.model,
         "version_id": event.version_id,
@@ -271,15 +291,14 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
         "reason": clean(event.reason) or None,
         "links": urls,
     }
-    return Notification(
+    return _notification(
+        severity,
+        "rollout_failed",
         subject,
         _body(title, rows, steps),
         document,
-        {
-            "severity": severity.value,
-            "endpoint_id": event.endpoint_id,
-            "rollout_status": event.rollout_status,
-        },
+        endpoint_id=event.endpoint_id,
+        status=event.rollout_status,
     )
 
 
@@ -320,9 +339,6 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
         'If it is stuck, redeploy with "force": true, or contact Cerebras support.',
     ]
     document = {
-        "kind": "rollout_stalled",
-        "severity": severity.value,
-        "subject": subject,
         "endpoint_id": event.endpoint_id,
         "model": event.model,
         "version_id": event.version_id,
@@ -335,15 +351,14 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
         "requested_by": clean(event.requested_by) or None,
         "links": urls,
     }
-    return Notification(
+    return _notification(
+        severity,
+        "rollout_stalled",
         subject,
         _body(title, rows, steps),
         document,
-        {
-            "severity": severity.value,
-            "endpoint_id": event.endpoint_id,
-            "rollout_status": event.rollout_status,
-        },
+        endpoint_id=event.endpoint_id,
+        status=event.rollout_status,
     )
 
 
@@ -375,9 +390,6 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
         "cerebras_refused": "Read what Cerebras said, fix the request or permissions, resend.",
     }
     document = {
-        "kind": "deploy_rejected",
-        "severity": severity.value,
-        "subject": subject,
         "endpoint_id": event.endpoint_id,
         "model": clean(event.model) or None,
         "request_id": event.request_id,
@@ -388,15 +400,14 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
         "blocking_deployment_id": event.blocking_deployment_id,
         "requested_by": clean(event.requested_by) or None,
     }
-    return Notification(
+    return _notification(
+        severity,
+        "deploy_rejected",
         subject,
         _body(f"A deploy request for {endpoint} was rejected.", rows, [steps[event.reason.value]]),
         document,
-        {
-            "severity": severity.value,
-            "endpoint_id": clean(event.endpoint_id, 256) or "unknown",
-            "rollout_status": "rejected",
-        },
+        endpoint_id=clean(event.endpoint_id, 256) or "unknown",
+        status="rejected",
     )
 
 
@@ -418,16 +429,15 @@ def recovery_alert(event: RolloutStatusChanged, failed_deployment_id: str) -> No
         ("Requested by", clean(event.requested_by) or "unknown"),
     ]
     document = {
-        "kind": "endpoint_recovered",
-        "severity": severity.value,
-        "subject": subject,
         "endpoint_id": event.endpoint_id,
         "model": event.model,
         "version_id": event.version_id,
         "deployment_id": event.deployment_id,
         "failed_deployment_id": failed_deployment_id,
     }
-    return Notification(
+    return _notification(
+        severity,
+        "endpoint_recovered",
         subject,
         _body(
             f"{clean(event.endpoint_id)} is healthy again: {clean(event.model)} rolled out.",
@@ -435,11 +445,8 @@ def recovery_alert(event: RolloutStatusChanged, failed_deployment_id: str) -> No
             ["Nothing: this closes the earlier failure alert."],
         ),
         document,
-        {
-            "severity": severity.value,
-            "endpoint_id": event.endpoint_id,
-            "rollout_status": event.rollout_status,
-        },
+        endpoint_id=event.endpoint_id,
+        status=event.rollout_status,
     )
 
 
