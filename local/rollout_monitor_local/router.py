@@ -9,7 +9,6 @@ A tap rule on the monitor's own source lets tests read back every event the moni
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +36,6 @@ class Router:
     max_attempts: int = 3  # the first try and Lambda's two async retries
     failures: list[Failure] = field(default_factory=list)
     dead_letters: list[Failure] = field(default_factory=list)
-    on_result: Callable[[str, Any], None] | None = None
 
     def __post_init__(self) -> None:
         self._sqs = boto3.client("sqs")
@@ -99,14 +97,12 @@ class Router:
     def _invoke(self, rule: str, runtime: FunctionRuntime, event: dict[str, Any]) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                result = runtime.invoke(event)
+                runtime.invoke(event)
             except Exception as exc:
                 self.failures.append(Failure(rule, event, exc))
                 if attempt == self.max_attempts:
                     self.dead_letters.append(Failure(rule, event, exc))
                 continue
-            if self.on_result is not None:
-                self.on_result(rule, result)
             return
 
     def read_tap(self) -> list[dict[str, Any]]:

@@ -1,12 +1,10 @@
-"""Read back what the alert topic sent, from moto (in-process or server mode)."""
+"""Read back what the alert topic sent, from moto's record of it (tests)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 
 @dataclass(frozen=True)
@@ -25,24 +23,14 @@ def _alert(message_id: str, message: str, subject: str | None, attributes: Any) 
         subject=subject or "",
         text=forms["email"],
         document=json.loads(forms["sqs"]),
-        attributes={
-            k: v["Value"] if "Value" in v else v["StringValue"]
-            for k, v in (attributes or {}).items()
-        },
+        attributes={k: v["Value"] for k, v in (attributes or {}).items()},
     )
 
 
-def sent_alerts(topic_arn: str, moto_url: str | None = None) -> list[SentAlert]:
-    """Every message published to the topic, oldest first."""
-    if moto_url is None:
-        from moto.sns.models import sns_backends  # noqa: PLC0415
+def sent_alerts(topic_arn: str) -> list[SentAlert]:
+    """Every message published to the topic, oldest first (moto in-process)."""
+    from moto.sns.models import sns_backends  # noqa: PLC0415
 
-        _, _, _, region, account, _ = topic_arn.split(":")
-        topic = sns_backends[account][region].topics[topic_arn]
-        return [_alert(m, msg, s, a) for m, msg, s, a, _ in topic.sent_notifications]
-    data = httpx.get(f"{moto_url}/moto-api/data.json", timeout=5).json()
-    topics = data.get("sns", {}).get("Topic", [])
-    for topic in topics:
-        if topic.get("arn") == topic_arn:
-            return [_alert(*n[:4]) for n in topic.get("sent_notifications", [])]
-    return []
+    _, _, _, region, account, _ = topic_arn.split(":")
+    topic = sns_backends[account][region].topics[topic_arn]
+    return [_alert(m, msg, s, a) for m, msg, s, a, _ in topic.sent_notifications]
