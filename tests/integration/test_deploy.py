@@ -240,16 +240,23 @@ def test_busy_endpoint_is_rejected_naming_the_deployment_and_force_deploys(world
     ],
 )
 def test_cerebras_refusals_become_rejections(
-    world: World, fault: FaultKind, reason: str, status: int
+    world: World, fault: FaultKind, reason: str, status: int, monitor_logs: pytest.LogCaptureFixture
 ) -> None:
     world.simulator.inject(Fault(fault))
     world.put(request())
-    world.router.deliver()
+    world.router.settle()  # the rejection reaches the alert function too
     (rejected,) = world.emitted("Deployment Rejected")
     assert (rejected["detail"]["reason"], rejected["detail"]["status_code"]) == (reason, status)
     assert rejected["detail"]["cerebras_detail"]
     assert world.router.failures == []
     assert world.simulator.count("POST") == 1
+    # The key the function sent is nowhere in what it logged, emitted or alerted.
+    assert world.simulator.requests[0].authorization == "Bearer sim-management-key"
+    (alert,) = world.alerts()
+    logged = [f"{r.getMessage()} {r.__dict__}" for r in monitor_logs.records]
+    assert any("deploy request rejected" in line for line in logged)
+    for text in (*logged, str(world.emitted()), alert.text, str(alert.document)):
+        assert "sim-management-key" not in text
 
 
 @pytest.mark.parametrize(
