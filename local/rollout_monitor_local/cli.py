@@ -15,46 +15,21 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DEFAULT_LOG = Path(".local") / "rollout-monitor.log"
+from rollout_monitor_local.story import DEFAULT_SCENARIOS, STORIES
+
+if TYPE_CHECKING:
+    from rollout_monitor_local.devstack import DevStack
+    from rollout_monitor_local.story import Verdict
+    from rollout_monitor_local.view import View
+
+RUNS_DIR = Path(".local") / "runs"
+EXIT_MISCONFIGURED = 4  # the monitor (here: the local stack) unreachable or misconfigured
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rollout-monitor", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    local = commands.add_parser("local", help="run the whole monitor on this machine")
-    local.add_argument(
-        "--scenario",
-        action="append",
-        choices=["success", "error", "rollback", "stall", "invalid", "none"],
-        help="play only these stories (repeat the option); default all, 'none' for none",
-    )
-    local.add_argument("--speed", type=float, default=20.0, help="simulated seconds per second")
-    local.add_argument("--stall-after", type=float, default=120.0, help="simulated seconds")
-    local.add_argument("--poll-interval", type=float, default=10.0, help="simulated seconds")
-    local.add_argument("--timeout", type=float, default=50.0, help="give up after (seconds)")
-    local.add_argument("--keep-running", action="store_true", help="go on after the story")
-    local.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
-    local.add_argument("--log-file", type=Path, default=DEFAULT_LOG, help="functions' logs")
-    real = local.add_argument_group(
-        "real Cerebras", "deploy for real (AWS still local); the key is read from CEREBRAS_API_KEY"
-    )
-    real.add_argument("--cerebras-url", help="e.g. https://api.cerebras.ai")
-    real.add_argument("--endpoint", help="the endpoint id to deploy to")
-    real.add_argument("--model", help="orgs/<org>/models/<arch>/versions/<id|alias>")
-
-    request = commands.add_parser("request", help="send Deploy Requested to a local stack")
-    request.add_argument("--aws-endpoint-url", required=True, help="printed by `local`")
-    request.add_argument("--bus", default="rollout-monitor-rollouts")
-    request.add_argument("--endpoint", required=True)
-    request.add_argument("--model", required=True)
-    request.add_argument("--request-id")
-    request.add_argument("--force", action="store_true")
-
-    simulator = commands.add_parser("simulator", help="serve the Cerebras simulator on loopback")
-    simulator.add_argument("--port", type=int, default=8787)
-
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "simulator":
         return _serve_simulator(args.port)
@@ -63,6 +38,85 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cerebras_url and not (args.endpoint and args.model):
         parser.error("--cerebras-url needs --endpoint and --model")
     return _local(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollout-monitor", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the whole monitor on this machine")
+    local.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*STORIES, "none"],
+        help="play only these simulator scenarios (repeat the option); default: "
+        f"{', '.join(DEFAULT_SCENARIOS)}; 'none' for an empty stack",
+    )
+    local.add_argument(
+        "--speed",
+        type=float,
+        default=20.0,
+        help="simulated seconds shown per real second; it only paces the display, the "
+        "events are the same at any speed (0: as fast as the machine goes; default 20)",
+    )
+    local.add_argument(
+        "--stall-after",
+        type=float,
+        default=120.0,
+        help="simulated seconds without progress before a rollout is reported stalled",
+    )
+    local.add_argument(
+        "--poll-interval", type=float, default=10.0, help="simulated seconds between poller cycles"
+    )
+    local.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="give up after this many simulated seconds (real seconds with --cerebras-url)",
+    )
+    local.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the story, keep the stack running for requests from another shell",
+    )
+    local.add_argument(
+        "--plain", action="store_true", help="plain lines, even on a terminal (default off a tty)"
+    )
+    local.add_argument(
+        "--log-file",
+        type=Path,
+        help=f"where the functions' logs go (default: a new file under {RUNS_DIR}/ per run)",
+    )
+    real = local.add_argument_group(
+        "real Cerebras", "deploy for real (AWS still local); the key is read from CEREBRAS_API_KEY"
+    )
+    real.add_argument(
+        "--cerebras-url", help="the Management API's base URL, e.g. https://api.cerebras.ai"
+    )
+    real.add_argument("--endpoint", help="the endpoint id to deploy to")
+    real.add_argument("--model", help="orgs/<org>/models/<arch>/versions/<id|alias>")
+
+    request = commands.add_parser("request", help="send Deploy Requested to a local stack")
+    request.add_argument(
+        "--aws-endpoint-url", required=True, help="the moto URL that `local` printed"
+    )
+    request.add_argument(
+        "--bus", default="rollout-monitor-rollouts", help="the stack's event bus name"
+    )
+    request.add_argument("--endpoint", required=True, help="the endpoint id to deploy to")
+    request.add_argument(
+        "--model", required=True, help="orgs/<org>/models/<arch>/versions/<id|alias>"
+    )
+    request.add_argument(
+        "--request-id", help="the idempotency key (default: the EventBridge event id)"
+    )
+    request.add_argument(
+        "--force", action="store_true", help="deploy even if a rollout holds the endpoint"
+    )
+
+    simulator = commands.add_parser("simulator", help="serve the Cerebras simulator on loopback")
+    simulator.add_argument("--port", type=int, default=8787, help="the loopback port to serve on")
+    return parser
 
 
 def _serve_simulator(port: int) -> int:
@@ -77,6 +131,7 @@ def _serve_simulator(port: int) -> int:
 
 def _request(args: argparse.Namespace) -> int:
     import boto3  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
     detail = {"endpoint_id": args.endpoint, "model": args.model, "force": args.force}
     if args.request_id:
@@ -88,32 +143,49 @@ def _request(args: argparse.Namespace) -> int:
         aws_access_key_id="local",
         aws_secret_access_key="local",  # moto's, not a secret
     )
-    answer = events.put_events(
-        Entries=[
-            {
-                "Source": "local.cli",
-                "DetailType": "Deploy Requested",
-                "Detail": json.dumps(detail),
-                "EventBusName": args.bus,
-            }
-        ]
-    )
+    try:
+        events.describe_event_bus(Name=args.bus)
+        answer = events.put_events(
+            Entries=[
+                {
+                    "Source": "local.cli",
+                    "DetailType": "Deploy Requested",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": args.bus,
+                }
+            ]
+        )
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        print(f"rollout-monitor: {message} (is --bus right?)", file=sys.stderr)
+        return EXIT_MISCONFIGURED
+    except BotoCoreError as exc:
+        print(
+            f"rollout-monitor: cannot reach the local stack at {args.aws_endpoint_url}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_MISCONFIGURED
     print(json.dumps(answer["Entries"]))
     return 1 if answer.get("FailedEntryCount") else 0
 
 
+def _run_log() -> Path:
+    return RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" / "functions.log"
+
+
 def _local(args: argparse.Namespace) -> int:
-    from rollout_monitor_local.devstack import (  # noqa: PLC0415
-        DEFAULT_STORY,
-        DevStack,
-        StoryItem,
-        follow,
-        play,
-    )
-    from rollout_monitor_local.view import LiveView, PlainView, View, summary  # noqa: PLC0415
+    from rollout_monitor_local.devstack import DevStack, follow, play  # noqa: PLC0415
+    from rollout_monitor_local.story import StoryItem, judge  # noqa: PLC0415
+    from rollout_monitor_local.view import LiveView, PlainView, summary  # noqa: PLC0415
 
     started = time.monotonic()
+    log_file = args.log_file or _run_log()
+    api_key = None
     if args.cerebras_url:
+        api_key = os.environ.get("CEREBRAS_API_KEY")
+        if not api_key:
+            print("rollout-monitor: set CEREBRAS_API_KEY to the management key", file=sys.stderr)
+            return 2
         story: tuple[StoryItem, ...] = (
             StoryItem(
                 "real",
@@ -127,56 +199,68 @@ def _local(args: argparse.Namespace) -> int:
                 final_status="done",
             ),
         )
-        speed = 1.0
-        api_key = os.environ.get("CEREBRAS_API_KEY")
-        if not api_key:
-            print("set CEREBRAS_API_KEY to the management key", file=sys.stderr)
-            return 2
     else:
-        chosen = set(args.scenario or ["success", "error", "rollback", "stall", "invalid"])
-        story = tuple(item for item in DEFAULT_STORY if item.label in chosen)
-        speed = args.speed
-        api_key = None
+        chosen = args.scenario or list(DEFAULT_SCENARIOS)
+        story = tuple(item for name, item in STORIES.items() if name in chosen)
     plain = args.plain or not sys.stdout.isatty()
     view: View = PlainView() if plain else LiveView()
     stack = DevStack(
-        speed=speed,
+        speed=args.speed if not args.cerebras_url else 1.0,
         poll_interval=args.poll_interval,
         stall_after=args.stall_after,
         cerebras_url=args.cerebras_url,
         api_key=api_key,
-        log_file=args.log_file,
+        log_file=log_file,
     )
-    with stack, view:
-        target = args.cerebras_url or f"the Cerebras simulator at {stack.cerebras_base_url}"
-        view.say(
-            f"stack '{stack.stack.name}' created from template.yaml in moto at {stack.moto_url}; "
-            f"{target}; {speed:g}x time"
-        )
-        if args.cerebras_url:
-            verdict = follow(
-                stack, story[0], timeout=args.timeout, on_step=lambda ls: view.update(stack, ls)
-            )
-        else:
-            verdict = play(
-                stack, story, timeout=args.timeout, on_step=lambda lines: view.update(stack, lines)
-            )
-        if args.keep_running:
-            view.say(
-                "running; send requests from another shell: rollout-monitor request "
-                f"--aws-endpoint-url {stack.moto_url} --endpoint my-org-llama-3.3-70b "
-                "--model orgs/my-org/models/llama-3.3-70b/versions/succeeds --force  (Ctrl-C ends)"
-            )
-            try:
-                while True:
-                    view.update(stack, stack.step())
-                    time.sleep(0.1)
-            except KeyboardInterrupt:
-                pass
+    verdict: Verdict | None = None
+    with view:
+        view.say("starting the local stack: moto server, Cerebras simulator, template.yaml ...")
+        try:
+            with stack:
+                target = args.cerebras_url or f"the Cerebras simulator at {stack.cerebras_base_url}"
+                clock = "real time" if args.cerebras_url else "a virtual clock"
+                view.say(
+                    f"stack '{stack.stack.name}' created from template.yaml in moto at "
+                    f"{stack.moto_url}; {target}; {clock}"
+                )
+                view.update(stack, [])
+
+                def on_step(lines: list[str]) -> None:
+                    view.update(stack, lines)
+
+                if args.cerebras_url:
+                    verdict = follow(stack, story[0], timeout=args.timeout, on_step=on_step)
+                else:
+                    verdict = play(stack, story, timeout=args.timeout, on_step=on_step)
+                if args.keep_running:
+                    _keep_running(stack, view)
+                    verdict = judge(story, stack.seen)  # everything seen, the story included
+        except KeyboardInterrupt:
+            verdict = judge(story, stack.seen)
+            verdict.interrupted = True
+    assert verdict is not None
     for line in summary(verdict, time.monotonic() - started):
         print(line)
-    print(f"Function logs: {args.log_file}")
+    print(f"Function logs: {log_file}")
+    if verdict.interrupted and not args.keep_running:
+        return 130
     return 0 if verdict.ok else 1
+
+
+def _keep_running(stack: DevStack, view: View) -> None:
+    if stack.virtual and stack.speed <= 0:
+        stack.speed = 20.0  # a running stack follows real time, sped up
+    view.say(
+        "running; send requests from another shell: rollout-monitor request "
+        f"--aws-endpoint-url {stack.moto_url} --endpoint my-org-llama-3.3-70b "
+        "--model orgs/my-org/models/llama-3.3-70b/versions/succeeds --force  (Ctrl-C ends)"
+    )
+    try:
+        while True:
+            view.update(stack, stack.step())
+            stack.pause()
+    except KeyboardInterrupt:
+        return
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Clocks the simulator and the local stack run on: real, scaled (demo) or moved by hand (tests)."""
+"""Clocks the simulator and the local stack run on: real, or virtual and moved by the stack or a test."""
 
 from __future__ import annotations
 
@@ -32,15 +32,3 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
-
-
-class ScaledClock:
-    """Real time sped up ``speed`` times, for a demo that plays minutes in seconds."""
-
-    def __init__(self, speed: float, start: float | None = None) -> None:
-        self._speed = speed
-        self._origin_real = time.monotonic()
-        self._origin = time.time() if start is None else start
-
-    def now(self) -> float:
-        return self._origin + (time.monotonic() - self._origin_real) * self._speed

@@ -3,8 +3,11 @@
 :class:`DevStack` starts both servers on free loopback ports, creates the stack from
 ``template.yaml`` (as the tests do), loads every function the way Lambda would, delivers the
 bus's events through the template's rules (:class:`Router`), and runs the poller on its
-schedule, sped up with the simulator's clock. :meth:`DevStack.step` moves it all forward;
-:class:`Story` says what a run should produce, and judges what it did.
+schedule. With the simulator, everything runs on one virtual clock that only :meth:`step`
+moves: a step delivers what waits, runs one poller cycle, then moves time to the next cycle.
+The simulator's rollouts, the poller's interval and the stall deadlines therefore give the
+same events whatever the machine's load; real time only paces the display. Against the real
+API the clock is the system's. :func:`play` runs a story (``story.py``) and judges it.
 """
 
 from __future__ import annotations
@@ -15,168 +18,28 @@ import os
 import socket
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout_monitor_local.clock import Clock, ScaledClock, SystemClock
+from rollout_monitor_local.clock import Clock, ManualClock, SystemClock
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
 from rollout_monitor_local.stack import DEFAULT_TEMPLATE, Stack, create_stack
+from rollout_monitor_local.story import (
+    EXTRA_ENDPOINTS,
+    IN_FLIGHT,
+    TERMINAL,
+    Observed,
+    Row,
+    StoryItem,
+    Verdict,
+    judge,
+)
 
 SCHEDULED_EVENT = Path(__file__).resolve().parents[2] / "events" / "scheduled-poll.json"
 ALERTS_QUEUE = "local-alert-subscriber"
-
-
-@dataclass(frozen=True)
-class StoryItem:
-    """One deploy request of a story, and what it must end in."""
-
-    label: str
-    detail: dict[str, Any]
-    final_status: str | None  # None: rejected
-    changes: int = 0  # Rollout Status Changed events
-    stalls: int = 0
-    alert_kinds: tuple[str, ...] = ()
-
-
-def _request(label: str, endpoint: str, version: str) -> dict[str, Any]:
-    arch = endpoint.removeprefix("my-org-").removesuffix("-canary")
-    return {
-        "endpoint_id": endpoint,
-        "model": f"orgs/my-org/models/{arch}/versions/{version}",
-        "request_id": f"demo-{label}",
-        "requested_by": "demo@example.com",
-        "reason": f"local demo: {label}",
-    }
-
-
-DEFAULT_STORY = (
-    StoryItem("success", _request("success", "my-org-llama-3.3-70b", "succeeds"), "done", 2),
-    StoryItem(
-        "error",
-        _request("error", "my-org-qwen-3-32b", "errors"),
-        "error",
-        2,
-        alert_kinds=("rollout_failed",),
-    ),
-    StoryItem(
-        "rollback",
-        _request("rollback", "my-org-llama-3.3-70b-canary", "rolls-back"),
-        "rolled_back",
-        3,
-        alert_kinds=("rollout_failed",),
-    ),
-    StoryItem(
-        "stall",
-        _request("stall", "my-org-qwen-3-32b-canary", "stalls"),
-        "in_progress",
-        1,
-        stalls=1,
-        alert_kinds=("rollout_stalled",),
-    ),
-    StoryItem(
-        "invalid",
-        {"endpoint_id": "../etc/passwd", "model": "latest", "request_id": "demo-invalid"},
-        None,
-        alert_kinds=("deploy_rejected",),
-    ),
-)
-EXTRA_ENDPOINTS = {
-    "my-org-llama-3.3-70b-canary": "llama-3.3-70b",
-    "my-org-qwen-3-32b-canary": "qwen-3-32b",
-}
-
-
-@dataclass
-class Row:
-    """One deployment (or rejected request) as the live view shows it."""
-
-    key: str
-    label: str
-    endpoint_id: str
-    version: str
-    status: str = "requested"
-    updated_replicas: int | None = None
-    total_replicas: int | None = None
-    submitted_at: float | None = None
-    observed_at: float | None = None
-    stalled: bool = False
-    deployment_id: str | None = None
-
-
-@dataclass
-class Observed:
-    """Everything the run saw, in order."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    rows: dict[str, Row] = field(default_factory=dict)
-    poller_failures: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Verdict:
-    ok: bool
-    problems: list[str]
-    counts: dict[str, int]
-
-
-def judge(story: tuple[StoryItem, ...], seen: Observed) -> Verdict:
-    """Did every item end as scripted, with each event and alert exactly once?"""
-    problems: list[str] = []
-    ids = Counter(e["detail"].get("event_id") for e in seen.events)
-    problems += [f"event {i} announced {n} times" for i, n in ids.items() if n > 1]
-    by_request: dict[str, list[dict[str, Any]]] = {}
-    for event in seen.events:
-        request_id = event["detail"].get("request_id")
-        deployment = event["detail"].get("deployment_id")
-        row = next(
-            (r for r in seen.rows.values() if deployment and r.deployment_id == deployment), None
-        )
-        key = request_id or (row.key if row else "?")
-        by_request.setdefault(key, []).append(event)
-    alert_ids = Counter(
-        (a["kind"], a.get("deployment_id") or a.get("request_id")) for a in seen.alerts
-    )
-    problems += [f"alert {k} sent {n} times" for k, n in alert_ids.items() if n > 1]
-    for item in story:
-        request_id = item.detail["request_id"]
-        events = by_request.get(request_id, [])
-        kinds = Counter(e["detail-type"] for e in events)
-        row = seen.rows.get(request_id)
-        if item.final_status is None:
-            if kinds != Counter({"Deployment Rejected": 1}):
-                problems.append(f"{item.label}: expected one rejection, saw {dict(kinds)}")
-        else:
-            expected = Counter(
-                {"Deployment Submitted": 1, "Rollout Status Changed": item.changes}
-                | ({"Rollout Stalled": item.stalls} if item.stalls else {})
-            )
-            if kinds != expected:
-                problems.append(f"{item.label}: expected {dict(expected)}, saw {dict(kinds)}")
-            if row is None or row.status != item.final_status:
-                status = row.status if row else "nothing"
-                problems.append(f"{item.label}: expected {item.final_status}, ended {status}")
-        deployment_id = row.deployment_id if row else None
-        alerts = sorted(
-            a["kind"]
-            for a in seen.alerts
-            if a.get("request_id") == request_id
-            or (deployment_id and a.get("deployment_id") == deployment_id)
-        )
-        if alerts != sorted(item.alert_kinds):
-            problems.append(f"{item.label}: expected alerts {list(item.alert_kinds)}, saw {alerts}")
-    counts = {
-        "deployments": sum(1 for r in seen.rows.values() if r.deployment_id),
-        "transitions": sum(1 for e in seen.events if e["detail-type"] == "Rollout Status Changed"),
-        "events": len(seen.events),
-        "alerts": len(seen.alerts),
-        "poller failures": len(seen.poller_failures),
-    }
-    return Verdict(not problems, problems, counts)
+REAL_TIME_TICK_SECONDS = 0.2  # how often a stack on the system clock looks for work
 
 
 def _forget_parameter_clients() -> None:
@@ -221,7 +84,7 @@ class DevStack:
     def __init__(
         self,
         *,
-        speed: float = 20.0,
+        speed: float = 0.0,
         poll_interval: float = 10.0,
         stall_after: float = 120.0,
         alert_statuses: str = "error,rolled_back",
@@ -230,6 +93,7 @@ class DevStack:
         template: Path = DEFAULT_TEMPLATE,
         log_file: Path | None = None,
     ) -> None:
+        """``speed``: simulated seconds shown per real second (pacing only; 0: no pacing)."""
         self.speed = speed
         self.poll_interval = poll_interval
         self.stall_after = stall_after
@@ -239,9 +103,11 @@ class DevStack:
         self.api_key = api_key or DEFAULT_KEY
         self.template = template
         self.log_file = log_file
-        self.clock: Clock = SystemClock() if self.real_cerebras else ScaledClock(speed)
+        self.virtual = not self.real_cerebras
+        self.clock: Clock = ManualClock(float(int(time.time()))) if self.virtual else SystemClock()
         self.simulator: Simulator | None = None
         self.seen = Observed()
+        self.steps = 0
         self._exit = ExitStack()
         self._next_poll = 0.0
 
@@ -318,12 +184,23 @@ class DevStack:
             for logical_id, spec in self.stack.functions.items()
         }
         self._route_logs()
-        self.runtimes["DeployFunction"].module.service().now = self.clock.now
-        self.runtimes["PollerFunction"].module.runtime().now = self.clock.now
-        self.runtimes["AlertFunction"].module.service().now = self.clock.now
+        self._use_clock()
         self.router = Router(self.stack, self.runtimes)
         self._alerts_queue = self._subscribe_alerts()
         self._scheduled = json.loads(SCHEDULED_EVENT.read_text())
+
+    def _use_clock(self) -> None:
+        """Every function reads this stack's clock; a wait moves the virtual clock."""
+        waits = self._virtual_sleep if self.virtual else time.sleep
+        for name in ("DeployFunction", "AlertFunction"):
+            service = self.runtimes[name].module.service()
+            service.now = self.clock.now
+            service.sleep = waits
+        self.runtimes["PollerFunction"].module.runtime().now = self.clock.now
+
+    def _virtual_sleep(self, seconds: float) -> None:
+        assert isinstance(self.clock, ManualClock)
+        self.clock.advance(seconds)
 
     def _route_logs(self) -> None:
         from rollout_monitor.observability import logger  # noqa: PLC0415
@@ -382,19 +259,16 @@ class DevStack:
         )
 
     def step(self) -> list[str]:
-        """Deliver what waits, poll when the schedule says so; return what happened, as lines."""
+        """Deliver what waits and run the poller when due; return what happened, as lines.
+
+        On the virtual clock every step is one poller cycle, after which time moves to the
+        next cycle; on the system clock the poller runs when its interval has passed.
+        """
         lines: list[str] = []
         self.router.settle()
-        if time.monotonic() >= self._next_poll:
-            self._next_poll = time.monotonic() + self.poll_interval / self.speed
-            try:
-                self.runtimes["PollerFunction"].invoke(self._scheduled)
-            except Exception as exc:  # Lambda: this run fails, the next scheduled one runs
-                self.seen.poller_failures.append(f"{type(exc).__name__}: {exc}")
-                lines.append(
-                    f"poller run failed ({type(exc).__name__}: {exc}); the next run goes on"
-                )
-            self.router.settle()
+        if self.clock.now() >= self._next_poll:
+            self._next_poll = self.clock.now() + self.poll_interval
+            lines += self._poll()
         for event in self.router.read_tap():
             self.seen.events.append(event)
             lines.append(self._apply_event(event))
@@ -404,13 +278,33 @@ class DevStack:
             lines.append(f"ALERT {alert['severity'].upper()}: {alert['subject']}")
         lines += [f"function failed: {f.rule}: {f.error}" for f in self.router.failures]
         self.router.failures.clear()
+        self.steps += 1
+        if isinstance(self.clock, ManualClock):
+            self.clock.advance(max(0.0, self._next_poll - self.clock.now()))
         return lines
+
+    def _poll(self) -> list[str]:
+        try:
+            self.runtimes["PollerFunction"].invoke(self._scheduled)
+        except Exception as exc:  # Lambda: this run fails, the next scheduled one runs
+            self.seen.poller_failures.append(f"{type(exc).__name__}: {exc}")
+            return [f"poller run failed ({type(exc).__name__}: {exc}); the next run goes on"]
+        finally:
+            self.router.settle()
+        return []
+
+    def pause(self) -> None:
+        """Wait in real time between steps: the display's pace on the virtual clock."""
+        if not self.virtual:
+            time.sleep(REAL_TIME_TICK_SECONDS)
+        elif self.speed > 0:
+            time.sleep(self.poll_interval / self.speed)
 
     def _refresh_progress(self) -> None:
         """Replica progress is recorded without an event: read it from the table."""
         store = self.poller.store
         for row in self.seen.rows.values():
-            if row.deployment_id and row.status in {"not_started", "in_progress", "rolling_back"}:
+            if row.deployment_id and row.status in IN_FLIGHT:
                 record = store.get_deployment(row.deployment_id)
                 if record is not None:
                     row.updated_replicas = record.updated_replicas
@@ -459,6 +353,8 @@ class DevStack:
         if request_id in self.seen.rows:
             return self.seen.rows[request_id]
         deployment_id = detail.get("deployment_id")
+        if deployment_id is None:
+            return None
         return next((r for r in self.seen.rows.values() if r.deployment_id == deployment_id), None)
 
     def _read_alerts(self) -> list[dict[str, Any]]:
@@ -485,9 +381,7 @@ class DevStack:
     def elapsed(self, row: Row) -> float:
         if row.submitted_at is None:
             return 0.0
-        end = (
-            row.observed_at if row.status in {"done", "error", "rolled_back", "cancelled"} else None
-        )
+        end = row.observed_at if row.status in TERMINAL else None
         return (end or self.now()) - row.submitted_at
 
 
@@ -497,23 +391,18 @@ def play(
     *,
     timeout: float,
     on_step: Callable[[list[str]], None] = lambda lines: None,
-    settle_seconds: float = 1.0,
+    settle_cycles: int = 3,
 ) -> Verdict:
-    """Send the story's requests, step until it is judged complete (or time runs out)."""
+    """Send the story's requests, step until it is judged complete or ``timeout`` simulated
+    seconds have passed; once complete, a few more cycles, so a duplicate would still show."""
     for item in story:
         stack.request(item.detail)
-    deadline = time.monotonic() + timeout
-    done_since: float | None = None
-    while time.monotonic() < deadline:
+    deadline = stack.now() + timeout
+    complete_for = 0
+    while stack.now() < deadline and complete_for <= settle_cycles:
         on_step(stack.step())
-        if judge(story, stack.seen).ok:
-            # Complete: keep stepping briefly, so a duplicate would still show up.
-            done_since = done_since or time.monotonic()
-            if time.monotonic() - done_since >= settle_seconds:
-                break
-        else:
-            done_since = None
-        time.sleep(0.05)
+        complete_for = complete_for + 1 if judge(story, stack.seen).ok else 0
+        stack.pause()
     return judge(story, stack.seen)
 
 
@@ -527,12 +416,12 @@ def follow(
     """One real deployment, followed until it ends: a success only if it ends ``done``."""
     stack.request(item.detail)
     row = stack.seen.rows[item.detail["request_id"]]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = stack.now() + timeout
+    while stack.now() < deadline:
         on_step(stack.step())
-        if row.status in {"done", "error", "rolled_back", "cancelled", "rejected"}:
+        if row.status in TERMINAL | {"rejected"}:
             break
-        time.sleep(0.2)
+        stack.pause()
     counts = judge((), stack.seen).counts
     problems = [] if row.status == "done" else [f"the rollout ended {row.status}"]
-    return Verdict(not problems, problems, counts)
+    return Verdict(not problems, problems, counts, scripted=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
-from rollout_monitor_local.clock import ScaledClock
-from rollout_monitor_local.devstack import DEFAULT_STORY, DevStack, Observed, judge, play
+from rollout_monitor_local.clock import ManualClock
+from rollout_monitor_local.devstack import DevStack, play
 from rollout_monitor_local.server import serve
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
 from rollout_monitor_local.stack import DEFAULT_TEMPLATE
+from rollout_monitor_local.story import DEFAULT_STORY, STORIES, Observed, judge
 
 pytestmark = pytest.mark.e2e
 ROOT = DEFAULT_TEMPLATE.parent
@@ -22,7 +22,7 @@ ROOT = DEFAULT_TEMPLATE.parent
 
 def test_the_story_gives_exactly_the_expected_events_records_and_alerts(tmp_path: Path) -> None:
     with DevStack(log_file=tmp_path / "functions.log") as stack:
-        verdict = play(stack, DEFAULT_STORY, timeout=60)
+        verdict = play(stack, DEFAULT_STORY, timeout=900)
         assert verdict.ok, verdict.problems
         kinds = Counter(e["detail-type"] for e in stack.seen.events)
         assert kinds == {
@@ -45,10 +45,10 @@ def test_the_story_gives_exactly_the_expected_events_records_and_alerts(tmp_path
                 record = store.get_deployment(row.deployment_id)
                 finals[row.label] = (record.status, len(store.history(row.deployment_id)))
         assert finals == {
-            "success": ("done", 3),
-            "error": ("error", 3),
-            "rollback": ("rolled_back", 4),
-            "stall": ("in_progress", 2),
+            "succeeds": ("done", 3),
+            "errors": ("error", 3),
+            "rolls-back": ("rolled_back", 4),
+            "stalls": ("in_progress", 2),
         }
         (still,) = store.in_flight()  # only the stalled one: it is never dropped
         assert still.status == "in_progress"
@@ -91,7 +91,7 @@ def test_the_local_stack_follows_the_template(tmp_path: Path) -> None:
     with DevStack(template=template, log_file=None) as stack:
         assert stack.stack.outputs["TableName"] == "renamed-by-the-test"
         assert stack.runtimes["DeployFunction"].environment["TABLE_NAME"] == "renamed-by-the-test"
-        verdict = play(stack, DEFAULT_STORY[:1], timeout=30)
+        verdict = play(stack, DEFAULT_STORY[:1], timeout=300)
         assert verdict.ok, verdict.problems
         items = boto3.client("dynamodb").scan(TableName="renamed-by-the-test")["Items"]
         assert any(i["sk"]["S"] == "META" for i in items)
@@ -134,7 +134,7 @@ def test_killing_the_poller_mid_run_loses_and_doubles_nothing(
         monkeypatch.setattr(
             store, "save_observation", crash_at(store.save_observation, call, after=after)
         )
-        verdict = play(stack, DEFAULT_STORY, timeout=60)
+        verdict = play(stack, DEFAULT_STORY, timeout=900)
         assert len(stack.seen.poller_failures) == 1, where
         assert "PollerKilled" in stack.seen.poller_failures[0]
         assert verdict.ok, verdict.problems
@@ -145,9 +145,11 @@ def test_against_a_real_api_url_it_deploys_and_follows_one_rollout(
 ) -> None:
     from rollout_monitor_local.cli import main
 
-    simulator = Simulator(clock=ScaledClock(40))  # stands in for api.cerebras.ai, on loopback
+    # Stands in for api.cerebras.ai, on loopback. Its rollout moves 20 s each time the endpoint
+    # is read, so every poll sees the next state however fast or slow this machine is.
+    simulator = Simulator(clock=ManualClock())
     monkeypatch.setenv("CEREBRAS_API_KEY", DEFAULT_KEY)
-    with serve(simulator.app) as url:
+    with serve(_ticking(simulator, seconds=20)) as url:
         code = main(
             [
                 "local",
@@ -161,17 +163,32 @@ def test_against_a_real_api_url_it_deploys_and_follows_one_rollout(
                 "--poll-interval",
                 "1",
                 "--timeout",
-                "30",
+                "120",
                 "--log-file",
                 str(tmp_path / "log"),
             ]
         )
     out = capsys.readouterr().out
     assert code == 0, out
+    assert "not_started -> in_progress" in out
     assert "in_progress -> done" in out
     assert "-> error" not in out
     assert simulator.count("POST", ":deployModel") == 1
     assert DEFAULT_KEY not in out
+
+
+def _ticking(simulator: Simulator, *, seconds: float) -> Any:
+    """The simulator's app, whose clock moves ``seconds`` after each endpoint status read."""
+    clock = simulator.clock
+    assert isinstance(clock, ManualClock)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await simulator.app(scope, receive, send)
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope["method"] == "GET" and "/endpoints/" in path:
+            clock.advance(seconds)
+
+    return app
 
 
 def test_the_plain_output_is_plain_lines(
@@ -180,12 +197,22 @@ def test_the_plain_output_is_plain_lines(
     from rollout_monitor_local.cli import main
 
     code = main(
-        ["local", "--scenario", "error", "--scenario", "invalid", "--log-file", str(tmp_path / "l")]
+        [
+            "local",
+            "--speed",
+            "0",
+            "--scenario",
+            "errors",
+            "--scenario",
+            "invalid",
+            "--log-file",
+            str(tmp_path / "l"),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "[CRITICAL] error: my-org-qwen-3-32b version 2" in out
-    assert "The story played as scripted" in out
+    assert "The story's 2 requests played as scripted" in out
     assert not set("┏━┃│") & set(out)
     assert all(
         line.startswith(("[", "Summary", "The story", "Function logs")) for line in out.splitlines()
@@ -213,11 +240,9 @@ def test_requests_from_another_shell_reach_a_running_stack(
         )
         assert code == 0
         assert '"EventId"' in capsys.readouterr().out
-        deadline = time.monotonic() + 30
         lines: list[str] = []
-        while time.monotonic() < deadline and "ALERT" not in " ".join(lines):
+        while stack.steps < 20 and "ALERT" not in " ".join(lines):
             lines += stack.step()
-            time.sleep(0.05)
         row = stack.seen.rows["from-another-shell"]
         assert (row.status, row.endpoint_id, row.version) == (
             "error",
@@ -225,3 +250,72 @@ def test_requests_from_another_shell_reach_a_running_stack(
             "errors",
         )
         assert any(line.startswith("ALERT CRITICAL: [CRITICAL] error:") for line in lines)
+
+
+def test_scenario_names_are_the_simulators_aliases() -> None:
+    from rollout_monitor_local.simulator import SCENARIOS
+
+    assert set(STORIES) - {"invalid"} == set(SCENARIOS)
+    for name, item in STORIES.items():
+        if name != "invalid":
+            assert item.detail["model"].endswith(f"/versions/{name}")
+
+
+def test_the_optional_scenarios_play_as_scripted() -> None:
+    story = (STORIES["cancelled"], STORIES["invisible"])
+    with DevStack(log_file=None) as stack:
+        verdict = play(stack, story, timeout=900)
+    assert verdict.ok, verdict.problems
+
+
+def test_each_request_keeps_its_own_row_and_a_wrong_bus_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rollout_monitor_local.cli import EXIT_MISCONFIGURED, main
+
+    with DevStack(log_file=None) as stack:
+        for request_id in ("bad-1", "bad-2"):
+            args = ["request", "--aws-endpoint-url", stack.moto_url, "--endpoint", "../x"]
+            assert main([*args, "--model", "latest", "--request-id", request_id]) == 0
+        stack.step()
+        assert {k: r.status for k, r in stack.seen.rows.items()} == {
+            "bad-1": "rejected",
+            "bad-2": "rejected",
+        }
+        capsys.readouterr()
+        code = main(
+            [
+                "request",
+                "--aws-endpoint-url",
+                stack.moto_url,
+                "--bus",
+                "wrong-bus",
+                "--endpoint",
+                "my-org-llama-3.3-70b",
+                "--model",
+                "orgs/my-org/models/llama-3.3-70b/versions/1",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert code == EXIT_MISCONFIGURED
+    assert len(err.strip().splitlines()) == 1
+    assert "wrong-bus" in err
+    assert "Traceback" not in err
+
+
+def test_the_same_story_gives_the_same_events_step_by_step() -> None:
+    """The virtual clock: two runs of the story see the same transitions at the same steps."""
+    runs = []
+    for _ in range(2):
+        with DevStack(log_file=None) as stack:
+            timeline: list[tuple[int, str]] = []
+
+            def record(
+                lines: list[str], stack: DevStack = stack, timeline: list[Any] = timeline
+            ) -> None:
+                timeline.extend((stack.steps, line) for line in lines if "->" in line)
+
+            assert play(stack, DEFAULT_STORY, timeout=900, on_step=record).ok
+        runs.append(timeline)
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == 8
