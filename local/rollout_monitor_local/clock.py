@@ -1,4 +1,4 @@
-"""Clocks the simulator and the local stack run on: real, or virtual and moved by the stack or a test."""
+"""Clocks the simulator and the local stack run on: real, or virtual and moved by hand."""
 
 from __future__ import annotations
 
