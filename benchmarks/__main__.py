@@ -12,15 +12,17 @@ import os
 import statistics
 import time
 
+import boto3
 import httpx
 from moto import mock_aws
 from pydantic import SecretStr
 
 from rollout_monitor.bus import EventPublisher
-from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasClient
+from rollout_monitor.cerebras.client import AsyncCerebrasClient, CerebrasClient
 from rollout_monitor.deploy import DeployService
-from rollout_monitor.poller import Poller, StallPolicy
-from rollout_monitor.store import DeploymentStore
+from rollout_monitor.poller import Poller
+from rollout_monitor.rules import StallPolicy
+from rollout_monitor.store import Tables
 from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.server import serve
 from rollout_monitor_local.simulator import DEFAULT_KEY, Fault, FaultKind, Simulator
@@ -43,10 +45,12 @@ def main() -> None:
     simulator = Simulator(clock=clock)
     with mock_aws(), serve(simulator.app) as url:
         stack = create_stack()
-        store = DeploymentStore(stack.outputs["TableName"], 86_400)
-        publisher = EventPublisher(stack.outputs["EventBusName"])
+        store = Tables.over(boto3.client("dynamodb"), stack.outputs["TableName"], 86_400)
+        publisher = EventPublisher(stack.outputs["EventBusName"], boto3.client("events"))
         deploy = DeployService(
-            store=store,
+            requests=store.requests,
+            endpoints=store.endpoints,
+            deployments=store.deployments,
             cerebras=CerebrasClient(SecretStr(DEFAULT_KEY), base_url=url),
             publisher=publisher,
             now=clock.now,
@@ -78,7 +82,7 @@ def main() -> None:
 
 
 async def _cycle(
-    store: DeploymentStore,
+    store: Tables,
     publisher: EventPublisher,
     simulator: Simulator,
     clock: ManualClock,
@@ -91,7 +95,13 @@ async def _cycle(
         transport=httpx.ASGITransport(app=simulator.app),
     )
     poller = Poller(
-        store, client, publisher, StallPolicy(), max_concurrency=concurrency, now=clock.now
+        store.deployments,
+        store.endpoints,
+        client,
+        publisher,
+        StallPolicy(),
+        max_concurrency=concurrency,
+        now=clock.now,
     )
     started = time.perf_counter()
     await poller.cycle()

@@ -302,10 +302,10 @@ class DevStack:
 
     def _refresh_progress(self) -> None:
         """Replica progress is recorded without an event: read it from the table."""
-        store = self.poller.store
+        store = self.poller.store.deployments
         for row in self.seen.rows.values():
             if row.deployment_id and row.status in IN_FLIGHT:
-                record = store.get_deployment(row.deployment_id)
+                record = store.get(row.deployment_id)
                 if record is not None:
                     row.updated_replicas = record.updated_replicas
                     row.total_replicas = record.total_replicas

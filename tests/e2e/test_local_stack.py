@@ -38,11 +38,11 @@ def test_the_story_gives_exactly_the_expected_events_records_and_alerts(tmp_path
             ("rollout_stalled", "warning"): 1,
             ("deploy_rejected", "warning"): 1,
         }
-        store = stack.poller.store
+        store = stack.poller.store.deployments
         finals = {}
         for row in stack.seen.rows.values():
             if row.deployment_id:
-                record = store.get_deployment(row.deployment_id)
+                record = store.get(row.deployment_id)
                 finals[row.label] = (record.status, len(store.history(row.deployment_id)))
         assert finals == {
             "succeeds": ("done", 3),
@@ -130,7 +130,7 @@ def test_killing_the_poller_mid_run_loses_and_doubles_nothing(
     where: str, call: int, after: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with DevStack(log_file=None) as stack:
-        store = stack.poller.store
+        store = stack.poller.store.deployments
         monkeypatch.setattr(
             store, "save_observation", crash_at(store.save_observation, call, after=after)
         )

@@ -8,10 +8,11 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from rollout_monitor.cerebras import (
-    AsyncCerebrasClient,
+from rollout_monitor.cerebras.client import AsyncCerebrasClient, CerebrasClient, RetryPolicy
+from rollout_monitor.cerebras.credentials import CerebrasSettings
+from rollout_monitor.cerebras.errors import (
     CerebrasAuthenticationError,
-    CerebrasClient,
+    CerebrasBadRequestError,
     CerebrasConnectionError,
     CerebrasMalformedResponseError,
     CerebrasNotFoundError,
@@ -21,10 +22,7 @@ from rollout_monitor.cerebras import (
     CerebrasTimeoutError,
     CerebrasValidationError,
     InvalidIdentifierError,
-    RetryPolicy,
 )
-from rollout_monitor.cerebras.credentials import CerebrasSettings
-from rollout_monitor.cerebras.errors import CerebrasBadRequestError
 from rollout_monitor_local.simulator import Fault, FaultKind, Simulator
 from tests.conftest import FAST_RETRY
 

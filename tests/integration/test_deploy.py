@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from rollout_monitor.deploy import DeployService, RequestInProgressError
-from rollout_monitor.store import DeploymentStore
 from rollout_monitor_local.simulator import Fault, FaultKind
 from tests.integration.conftest import World, sample_event
 
@@ -43,7 +42,7 @@ def test_valid_request_deploys_records_and_announces(world: World) -> None:
     assert call.body == b'{"model":"orgs/my-org/models/llama-3.3-70b/versions/1"}'
     assert call.authorization == "Bearer sim-management-key"
 
-    store = deploy_service(world).store
+    store = world.poller.store.deployments
     (record,) = store.in_flight()
     assert record.endpoint_id == ENDPOINT
     assert (record.request_id, record.requested_by, record.reason) == (
@@ -133,8 +132,8 @@ def test_concurrent_duplicates_deploy_once(world: World) -> None:
 def test_crash_after_the_api_call_is_reconciled_not_redeployed(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = deploy_service(world).store
-    real = DeploymentStore.record_submission
+    store = deploy_service(world).deployments
+    real = store.record_submission
 
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected crash before the record")
@@ -146,7 +145,7 @@ def test_crash_after_the_api_call_is_reconciled_not_redeployed(
         runtime.invoke(event)
     assert world.simulator.count("POST") == 1
     assert deployments(world) == []
-    monkeypatch.setattr(store, "record_submission", real.__get__(store))
+    monkeypatch.setattr(store, "record_submission", real)
 
     retried = runtime.invoke(event)  # Lambda's retry of the same event
     assert world.simulator.count("POST") == 1
@@ -161,19 +160,19 @@ def test_hard_crash_is_taken_over_after_the_lease(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = deploy_service(world)
-    real = DeploymentStore.record_submission
+    real = service.deployments.record_submission
 
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("process died")
 
-    monkeypatch.setattr(service.store, "record_submission", crash)
-    monkeypatch.setattr(service.store, "interrupt_request", lambda *a: None)  # no clean-up ran
+    monkeypatch.setattr(service.deployments, "record_submission", crash)
+    monkeypatch.setattr(service.requests, "interrupt", lambda *a: None)  # no clean-up ran
     monkeypatch.setattr(service, "duplicate_wait_seconds", 0)
     runtime = world.runtimes["DeployFunction"]
     event = sample_event("deploy-requested.json")
     with pytest.raises(RuntimeError):
         runtime.invoke(event)
-    monkeypatch.setattr(service.store, "record_submission", real.__get__(service.store))
+    monkeypatch.setattr(service.deployments, "record_submission", real)
     with pytest.raises(RequestInProgressError):  # within the lease: another may still be at it
         runtime.invoke(event)
     world.clock.advance(service.lease_seconds + 1)

@@ -40,8 +40,8 @@ def test_scripted_rollback_is_announced_transition_by_transition(world: World) -
     assert events[0]["seconds_since_submission"] == 20
     assert events[-1]["requested_by"] == "tests@example.com"
 
-    store = world.poller.store
-    record = store.get_deployment(deployment_id)
+    store = world.poller.store.deployments
+    record = store.get(deployment_id)
     assert (record.status, record.sequence, record.terminal) == ("rolled_back", 3, True)
     assert record.pending_events == []
     assert store.in_flight() == []  # left the index; its history stays
@@ -66,7 +66,7 @@ def test_success_with_replica_progress_and_a_freed_endpoint(world: World) -> Non
         ("done", "succeeded"),
     ]
     assert (events[-1]["updated_replicas"], events[-1]["total_replicas"]) == (4, 4)
-    assert world.poller.store.get_deployment(deployment_id).updated_replicas == 4
+    assert world.poller.store.deployments.get(deployment_id).updated_replicas == 4
     world.deploy("errors")  # the endpoint is free again: no force needed
 
 
@@ -96,7 +96,7 @@ def test_two_pollers_at_once_record_and_announce_each_transition_once(world: Wor
     expected |= {f"{ids[2]}:{n}" for n in (1, 2)}
     assert set(announced) == expected
     for deployment_id in ids:
-        history = world.poller.store.history(deployment_id)
+        history = world.poller.store.deployments.history(deployment_id)
         assert [h.sequence for h in history] == list(range(len(history)))
 
 
@@ -114,7 +114,7 @@ def test_crash_between_record_and_put_events_loses_nothing(
     with pytest.raises(SystemExit):
         world.poll()
     monkeypatch.undo()
-    record = runtime.store.get_deployment(deployment_id)
+    record = runtime.store.deployments.get(deployment_id)
     assert (record.status, len(record.pending_events)) == ("in_progress", 1)
     assert changes(world) == []
     world.poll()  # within the writer's lease: nobody else publishes yet
@@ -164,7 +164,7 @@ def test_one_status_request_per_endpoint(world: World) -> None:
     for endpoint_id in endpoints:
         for _ in range(10):
             world.deploy("stalls", endpoint_id=endpoint_id, force=True)
-    assert len(world.poller.store.in_flight()) == 50
+    assert len(world.poller.store.deployments.in_flight()) == 50
     world.simulator.requests.clear()
     world.clock.advance(20)
     world.poll()
@@ -208,7 +208,7 @@ def test_a_stall_is_announced_once_and_rearmed_by_progress(world: World) -> None
     )
     world.clock.advance(10)
     world.poll()
-    record = world.poller.store.get_deployment(deployment_id)
+    record = world.poller.store.deployments.get(deployment_id)
     assert (record.updated_replicas, record.stalled) == (2, False)
     world.clock.advance(1800)
     world.poll()
@@ -225,13 +225,13 @@ def test_a_deployment_its_endpoint_never_lists_stalls(world: World) -> None:
     assert stalled["deployment_id"] == deployment_id
     assert stalled["listed_by_endpoint"] is False
     assert stalled["rollout_status"] == "not_started"
-    assert world.poller.store.get_deployment(deployment_id).listed is False
-    assert len(world.poller.store.in_flight()) == 1  # never dropped
+    assert world.poller.store.deployments.get(deployment_id).listed is False
+    assert len(world.poller.store.deployments.in_flight()) == 1  # never dropped
 
 
 def test_an_idle_run_is_one_query(world: World) -> None:
     calls: list[str] = []
-    client = world.poller.store._client
+    client = world.poller.store.deployments._table.client
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     summary = world.poll()
     assert calls == ["Query"]
@@ -244,7 +244,7 @@ def test_unchanged_deployments_cost_no_write(world: World) -> None:
     world.clock.advance(20)
     world.poll()
     calls: list[str] = []
-    world.poller.store._client.meta.events.register(
+    world.poller.store.deployments._table.client.meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
     world.clock.advance(5)
@@ -264,7 +264,7 @@ def test_an_unknown_status_is_kept_warned_once_and_counted(
     assert [r.unknown_statuses for r in reports] == [1, 0]
     warnings = [r for r in caplog.records if "unknown rollout status" in r.getMessage()]
     assert len(warnings) == 1
-    record = world.poller.store.get_deployment(deployment_id)
+    record = world.poller.store.deployments.get(deployment_id)
     assert (record.status, record.status_known, record.terminal) == (
         "Draining-Replicas",
         False,
@@ -276,7 +276,7 @@ def test_an_unknown_status_is_kept_warned_once_and_counted(
         False,
         None,
     )
-    assert len(world.poller.store.in_flight()) == 1
+    assert len(world.poller.store.deployments.in_flight()) == 1
 
 
 def test_with_a_budget_a_change_is_announced_within_one_interval(world: World) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasMalformedResponseError
+from rollout_monitor.cerebras.client import AsyncCerebrasClient
+from rollout_monitor.cerebras.errors import CerebrasMalformedResponseError
 from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.simulator import SCENARIOS, Fault, FaultKind, Simulator
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -27,8 +27,14 @@ from rollout_monitor.events import (
     RolloutStalled,
     RolloutStatusChanged,
 )
-from rollout_monitor.notifier import MAX_SUBJECT_LENGTH, Notification
-from rollout_monitor.store import DeploymentStore
+from rollout_monitor.ports import (
+    MAX_SUBJECT_LENGTH,
+    AlertClaims,
+    EndpointOutcomes,
+    Notification,
+    Sender,
+)
+from rollout_monitor.records import AlertClaimState, LastOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +49,6 @@ class Severity(StrEnum):
     CRITICAL = "critical"
     WARNING = "warning"
     INFO = "info"
-
-
-class Sender(Protocol):
-    def send(self, notification: Notification) -> str: ...
 
 
 class AlertInProgressError(Exception):
@@ -81,7 +83,10 @@ def _console_quote(value: str) -> str:
 
 @dataclass
 class AlertService:
-    store: DeploymentStore
+    """When to alert, and once; what each alert says is built below, where it goes is SNS."""
+
+    claims: AlertClaims
+    outcomes: EndpointOutcomes
     sender: Sender
     alert_statuses: frozenset[str]
     links: Links
@@ -103,49 +108,51 @@ class AlertService:
         elif detail_type == DetailType.DEPLOYMENT_REJECTED:
             rejected = DeploymentRejected.model_validate(detail)
             self._send(f"rejected:{rejected.request_id}", rejection_alert(rejected), result)
-        else:
-            raise ValueError(f"no alert is defined for {detail_type!r}")
+        else:  # not an event any rule routes here (a test sample, a hand-made event)
+            logger.warning(
+                "no alert is defined for this event: skipped", extra={"detail_type": detail_type}
+            )
         return result
 
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
+        if event.outcome == Outcome.FAILED:
+            self._remember(event, "failed")
         if event.rollout_status in self.alert_statuses:
-            if event.outcome == Outcome.FAILED:
-                self.store.set_last_outcome(
-                    event.endpoint_id, "failed", event.deployment_id, event.observed_at
-                )
             key = f"{event.deployment_id}:{event.rollout_status}"
             self._send(key, failure_alert(event, self.links), result)
-        elif event.outcome == Outcome.FAILED:
-            self.store.set_last_outcome(
-                event.endpoint_id, "failed", event.deployment_id, event.observed_at
-            )
         if event.outcome != Outcome.SUCCEEDED:
             return
-        last = self.store.last_outcome(event.endpoint_id)
-        if last and last["outcome"] == "failed" and last["deployment_id"] != event.deployment_id:
-            failed = str(last["deployment_id"])
-            self._send(f"{event.deployment_id}:recovered", recovery_alert(event, failed), result)
-        self.store.set_last_outcome(
-            event.endpoint_id, "succeeded", event.deployment_id, event.observed_at
+        last = self.outcomes.last_outcome(event.endpoint_id)
+        if last and last.outcome == "failed" and last.deployment_id != event.deployment_id:
+            notice = recovery_alert(event, last.deployment_id)
+            self._send(f"{event.deployment_id}:recovered", notice, result)
+        self._remember(event, "succeeded")
+
+    def _remember(self, event: RolloutStatusChanged, outcome: str) -> None:
+        self.outcomes.set_last_outcome(
+            event.endpoint_id,
+            LastOutcome(
+                outcome=outcome, deployment_id=event.deployment_id, observed_at=event.observed_at
+            ),
         )
 
     def _send(self, key: str, notification: Notification, result: AlertResult) -> None:
         deadline = self.now() + self.busy_wait_seconds
-        state = self.store.claim_alert(key, self.now(), CLAIM_LEASE_SECONDS)
-        while state == "busy" and self.now() < deadline:
+        state = self.claims.claim(key, self.now(), CLAIM_LEASE_SECONDS)
+        while state == AlertClaimState.BUSY and self.now() < deadline:
             self.sleep(0.2)
-            state = self.store.claim_alert(key, self.now(), CLAIM_LEASE_SECONDS)
-        if state == "sent":
+            state = self.claims.claim(key, self.now(), CLAIM_LEASE_SECONDS)
+        if state == AlertClaimState.SENT:
             result.skipped.append(key)
             return
-        if state == "busy":
+        if state == AlertClaimState.BUSY:
             raise AlertInProgressError(f"alert {key} is being sent by another delivery")
         try:
             message_id = self.sender.send(notification)
         except Exception:
-            self.store.release_alert(key)
+            self.claims.release(key)
             raise
-        self.store.alert_sent(key, message_id)
+        self.claims.sent(key, message_id)
         logger.info(
             "alert sent", extra={"alert": key, "severity": notification.attributes["severity"]}
         )
@@ -447,23 +454,4 @@ def recovery_alert(event: RolloutStatusChanged, failed_deployment_id: str) -> No
         document,
         endpoint_id=event.endpoint_id,
         status=event.rollout_status,
-    )
-
-
-def service_from_environment() -> AlertService:
-    from rollout_monitor.config import AlertSettings  # noqa: PLC0415
-    from rollout_monitor.notifier import SnsNotifier  # noqa: PLC0415
-
-    settings = AlertSettings()
-    return AlertService(
-        store=DeploymentStore(settings.table_name, settings.retention_seconds),
-        sender=SnsNotifier(settings.alert_topic_arn),
-        alert_statuses=settings.statuses,
-        links=Links(
-            region=settings.aws_region,
-            log_groups=tuple(
-                g for g in (settings.poller_log_group, settings.deploy_log_group) if g
-            ),
-            console_endpoint_url=settings.console_endpoint_url,
-        ),
     )

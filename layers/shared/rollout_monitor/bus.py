@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import boto3
 import tenacity
 
 from rollout_monitor.events import SOURCE, OutboundDetail
@@ -30,9 +29,9 @@ class PublishError(Exception):
 
 
 class EventPublisher:
-    def __init__(self, bus_name: str, client: EventBridgeClient | None = None) -> None:
+    def __init__(self, bus_name: str, client: EventBridgeClient) -> None:
         self._bus_name = bus_name
-        self._client = client or boto3.client("events")
+        self._client = client
 
     def publish(self, details: Sequence[OutboundDetail]) -> None:
         """Publish all of ``details`` or raise :class:`PublishError` naming those that failed.

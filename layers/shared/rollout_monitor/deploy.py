@@ -21,16 +21,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rollout_monitor.cerebras.errors import (
-    CerebrasAuthenticationError,
-    CerebrasRefusedError,
-)
+from rollout_monitor.cerebras.errors import CerebrasAuthenticationError, CerebrasRefusedError
 from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
-from rollout_monitor.cerebras.status import normalise_status
 from rollout_monitor.events import (
     MAX_REQUEST_ID,
     REQUEST_ID_PATTERN,
@@ -42,20 +38,17 @@ from rollout_monitor.events import (
     dump_pending,
     load_pending,
 )
-from rollout_monitor.store import DeploymentRecord, DeploymentStore, RequestClaim, RequestState
+from rollout_monitor.ports import DeployApi, EndpointHolds, Publisher, Requests, Submissions
+from rollout_monitor.records import (
+    OUTBOX_LEASE_SECONDS,
+    DeploymentRecord,
+    RequestClaim,
+    RequestState,
+)
 
 logger = logging.getLogger(__name__)
 
 RECONCILE_SKEW_SECONDS = 120.0
-
-
-class DeployApi(Protocol):
-    def deploy_model(self, endpoint_id: str, model: str) -> DeployOperation: ...
-    def get_endpoint(self, endpoint_id: str) -> EndpointStatus: ...
-
-
-class Publisher(Protocol):
-    def publish(self, details: list[OutboundDetail]) -> None: ...
 
 
 class RequestInProgressError(Exception):
@@ -74,7 +67,11 @@ class DeployResult(BaseModel):
 
 @dataclass
 class DeployService:
-    store: DeploymentStore
+    """Decides ``Deploy Requested`` details; builds nothing itself (``wiring.py`` does)."""
+
+    requests: Requests
+    endpoints: EndpointHolds
+    deployments: Submissions
     cerebras: DeployApi
     publisher: Publisher
     now: Callable[[], float] = time.time
@@ -90,48 +87,23 @@ class DeployService:
             request = DeployRequested.model_validate(detail)
         except ValidationError as exc:
             return self._reject_invalid(request_id, detail, exc)
-        owned, claim = self.store.claim_request(
+        owned, claim = self.requests.claim(
             request_id, request.endpoint_id, request.model, self.now(), self.lease_seconds
         )
         if not owned:
             return self._duplicate(claim)
         try:
-            return self._deploy(request, request_id, claim)
+            return self._deploy(request, claim)
         except Exception:
-            self.store.interrupt_request(request_id, claim.claimed_at)
+            self.requests.interrupt(request_id, claim.claimed_at)
             raise
 
     # -- the first delivery -------------------------------------------------------------------
 
-    def _deploy(
-        self, request: DeployRequested, request_id: str, claim: RequestClaim
-    ) -> DeployResult:
-        holder = self.store.claim_endpoint(
-            request.endpoint_id,
-            request_id,
-            claim.claimed_at,
-            force=request.force,
-            stale_after=self.lease_seconds,
-        )
-        if holder is not None and self._finished(holder.deployment_id):
-            # Its rollout ended but the poller had not freed the endpoint yet.
-            holder = self.store.claim_endpoint(
-                request.endpoint_id,
-                request_id,
-                claim.claimed_at,
-                force=True,
-                stale_after=self.lease_seconds,
-            )
-        if holder is not None:
-            blocking = holder.deployment_id or f"request {holder.request_id}"
-            return self._reject(
-                request,
-                request_id,
-                RejectionReason.ENDPOINT_BUSY,
-                f"endpoint {request.endpoint_id} already has a rollout in flight: {blocking}; "
-                "send force=true to deploy anyway",
-                blocking_deployment_id=holder.deployment_id,
-            )
+    def _deploy(self, request: DeployRequested, claim: RequestClaim) -> DeployResult:
+        busy = self._hold_endpoint(request, claim)
+        if busy is not None:
+            return self._finish_rejection(claim, busy)
         adopted = self._reconcile(request, claim) if claim.taken_over else None
         if adopted is not None:
             record = adopted
@@ -139,31 +111,61 @@ class DeployService:
             try:
                 operation = self.cerebras.deploy_model(request.endpoint_id, request.model)
             except CerebrasRefusedError as exc:
-                self.store.release_endpoint(request.endpoint_id, request_id)
-                return self._refused(request, request_id, exc)
-            record = _record_from_operation(operation, request, request_id, self.now())
-        submitted = _submitted(record, adopted=adopted is not None)
-        self.store.record_submission(
-            record,
-            dump_pending(submitted),
-            in_flight=not normalise_status(record.status).terminal,
-        )
+                self.endpoints.release(request.endpoint_id, claim.request_id)
+                return self._finish_rejection(claim, _refusal(request, claim, exc, self.now()))
+            record = _record_from_operation(operation, request, claim.request_id, self.now())
+        submitted = DeploymentSubmitted.of(record, adopted=adopted is not None)
+        record = record.model_copy(update={"pending_events": [dump_pending(submitted)]})
+        self.deployments.record_submission(record, self.now() + OUTBOX_LEASE_SECONDS)
         logger.info(
             "deployment submitted",
             extra={
                 "deployment_id": record.deployment_id,
                 "endpoint_id": record.endpoint_id,
-                "request_id": request_id,
+                "request_id": claim.request_id,
                 "adopted": adopted is not None,
             },
         )
-        self._announce(request_id, submitted)
+        self._announce(claim.model_copy(update={"state": RequestState.SUBMITTED}), [submitted])
         return DeployResult(
-            request_id=request_id, outcome="submitted", deployment_id=record.deployment_id
+            request_id=claim.request_id, outcome="submitted", deployment_id=record.deployment_id
+        )
+
+    def _hold_endpoint(
+        self, request: DeployRequested, claim: RequestClaim
+    ) -> DeploymentRejected | None:
+        """Hold the endpoint for this request, or the rejection naming who holds it."""
+        hold = self.endpoints.claim(
+            request.endpoint_id,
+            claim.request_id,
+            claim.claimed_at,
+            force=request.force,
+            stale_after=self.lease_seconds,
+        )
+        if hold is not None and self._finished(hold.deployment_id):
+            # Its rollout ended but the poller had not freed the endpoint yet.
+            hold = self.endpoints.claim(
+                request.endpoint_id,
+                claim.request_id,
+                claim.claimed_at,
+                force=True,
+                stale_after=self.lease_seconds,
+            )
+        if hold is None:
+            return None
+        blocking = hold.deployment_id or f"request {hold.request_id}"
+        return _rejection(
+            request,
+            claim.request_id,
+            RejectionReason.ENDPOINT_BUSY,
+            f"endpoint {request.endpoint_id} already has a rollout in flight: {blocking}; "
+            "send force=true to deploy anyway",
+            self.now(),
+            blocking_deployment_id=hold.deployment_id,
         )
 
     def _finished(self, deployment_id: str | None) -> bool:
-        record = None if deployment_id is None else self.store.get_deployment(deployment_id)
+        record = None if deployment_id is None else self.deployments.get(deployment_id)
         return record is not None and record.terminal
 
     def _reconcile(self, request: DeployRequested, claim: RequestClaim) -> DeploymentRecord | None:
@@ -175,7 +177,7 @@ class DeployService:
             for m in status.deployed_models
             if m.model == request.model
             and m.created >= since
-            and self.store.get_deployment(m.id) is None
+            and self.deployments.get(m.id) is None
         ]
         if not candidates:
             return None
@@ -189,17 +191,23 @@ class DeployService:
     # -- duplicates -----------------------------------------------------------------------------
 
     def _duplicate(self, claim: RequestClaim) -> DeployResult:
+        """The first delivery's result, once it is decided and announced (or its announcer's
+        lease has lapsed, and this delivery announces it, under the same event id)."""
         deadline = self.now() + self.duplicate_wait_seconds
         current: RequestClaim | None = claim
-        while current is not None and not current.finished and self.now() < deadline:
+        while current is not None and self._waiting_on_first(current):
+            if self.now() >= deadline:
+                raise RequestInProgressError(
+                    f"request {claim.request_id} is being handled by another delivery"
+                )
             self.sleep(self.duplicate_poll_seconds)
-            current = self.store.get_request(claim.request_id)
-        if current is None or not current.finished:
-            raise RequestInProgressError(
-                f"request {claim.request_id} is being handled by another delivery"
-            )
-        if not current.announced and current.event is not None:
-            self._announce(current.request_id, load_pending(current.event))
+            current = self.requests.get(claim.request_id)
+        if current is None:
+            raise RequestInProgressError(f"request {claim.request_id} vanished while claimed")
+        if current.outbox_free(self.now()) and self.requests.take_outbox(
+            current, self.now(), OUTBOX_LEASE_SECONDS
+        ):
+            self._announce(current, [load_pending(e) for e in current.pending_events])
         logger.info("duplicate deploy request", extra={"request_id": current.request_id})
         return DeployResult(
             request_id=current.request_id,
@@ -208,7 +216,12 @@ class DeployService:
             duplicate=True,
         )
 
-    # -- rejections -----------------------------------------------------------------------------
+    def _waiting_on_first(self, claim: RequestClaim) -> bool:
+        """Not decided yet, or decided and still being announced by the first delivery."""
+        leased = bool(claim.pending_events) and not claim.outbox_free(self.now())
+        return not claim.finished or leased
+
+    # -- rejections and announcements -----------------------------------------------------------
 
     def _reject_invalid(
         self, request_id: str, detail: Mapping[str, Any], exc: ValidationError
@@ -216,68 +229,81 @@ class DeployService:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'detail'}: {e['msg']}" for e in exc.errors()
         )
-        rejection = DeploymentRejected(
-            event_id=f"rejected:{request_id}",
+        rejection = DeploymentRejected.of(
+            request_id,
+            RejectionReason.INVALID_REQUEST,
+            f"invalid deploy request: {problems}"[:1000],
+            rejected_at=self.now(),
             endpoint_id=_text(detail.get("endpoint_id")),
             model=_text(detail.get("model")),
-            request_id=request_id,
             requested_by=_text(detail.get("requested_by")),
-            reason=RejectionReason.INVALID_REQUEST,
-            message=f"invalid deploy request: {problems}"[:1000],
-            rejected_at=self.now(),
         )
-        return self._finish_rejection(request_id, rejection)
+        now = self.now()
+        claim = RequestClaim(
+            request_id=request_id, state=RequestState.REJECTED, claimed_at=now, lease_until=now
+        )
+        return self._finish_rejection(claim, rejection)
 
-    def _refused(
-        self, request: DeployRequested, request_id: str, exc: CerebrasRefusedError
-    ) -> DeployResult:
-        reason = (
-            RejectionReason.AUTHENTICATION_FAILED
-            if isinstance(exc, CerebrasAuthenticationError)
-            else RejectionReason.CEREBRAS_REFUSED
+    def _finish_rejection(self, claim: RequestClaim, rejection: DeploymentRejected) -> DeployResult:
+        self.requests.finish_rejected(
+            claim, dump_pending(rejection), self.now() + OUTBOX_LEASE_SECONDS
         )
-        return self._reject(
-            request,
-            request_id,
-            reason,
-            f"Cerebras refused the deployment with {exc.status_code}",
-            status_code=exc.status_code,
-            cerebras_detail=exc.detail,
-        )
-
-    def _reject(
-        self,
-        request: DeployRequested,
-        request_id: str,
-        reason: RejectionReason,
-        message: str,
-        **extra: Any,
-    ) -> DeployResult:
-        rejection = DeploymentRejected(
-            event_id=f"rejected:{request_id}",
-            endpoint_id=request.endpoint_id,
-            model=request.model,
-            request_id=request_id,
-            requested_by=request.requested_by,
-            reason=reason,
-            message=message,
-            rejected_at=self.now(),
-            **extra,
-        )
-        return self._finish_rejection(request_id, rejection)
-
-    def _finish_rejection(self, request_id: str, rejection: DeploymentRejected) -> DeployResult:
-        self.store.finish_rejected(request_id, dump_pending(rejection), self.now())
         logger.info(
             "deploy request rejected",
-            extra={"request_id": request_id, "reason": rejection.reason.value},
+            extra={"request_id": claim.request_id, "reason": rejection.reason.value},
         )
-        self._announce(request_id, rejection)
-        return DeployResult(request_id=request_id, outcome="rejected", reason=rejection.reason)
+        self._announce(claim.model_copy(update={"state": RequestState.REJECTED}), [rejection])
+        return DeployResult(
+            request_id=claim.request_id, outcome="rejected", reason=rejection.reason
+        )
 
-    def _announce(self, request_id: str, detail: OutboundDetail) -> None:
-        self.publisher.publish([detail])
-        self.store.mark_announced(request_id)
+    def _announce(self, claim: RequestClaim, details: list[OutboundDetail]) -> None:
+        """Publish a request's outbox, then clear it; on failure give the lease up at once."""
+        try:
+            self.publisher.publish(details)
+        except Exception:
+            self.requests.release_outbox(claim)
+            raise
+        self.requests.clear_outbox(claim)
+
+
+def _rejection(
+    request: DeployRequested,
+    request_id: str,
+    reason: RejectionReason,
+    message: str,
+    now: float,
+    **extra: Any,
+) -> DeploymentRejected:
+    return DeploymentRejected.of(
+        request_id,
+        reason,
+        message,
+        rejected_at=now,
+        endpoint_id=request.endpoint_id,
+        model=request.model,
+        requested_by=request.requested_by,
+        **extra,
+    )
+
+
+def _refusal(
+    request: DeployRequested, claim: RequestClaim, exc: CerebrasRefusedError, now: float
+) -> DeploymentRejected:
+    reason = (
+        RejectionReason.AUTHENTICATION_FAILED
+        if isinstance(exc, CerebrasAuthenticationError)
+        else RejectionReason.CEREBRAS_REFUSED
+    )
+    return _rejection(
+        request,
+        claim.request_id,
+        reason,
+        f"Cerebras refused the deployment with {exc.status_code}",
+        now,
+        status_code=exc.status_code,
+        cerebras_detail=exc.detail,
+    )
 
 
 def _request_id(detail: Mapping[str, Any], event_id: str) -> str:
@@ -297,24 +323,6 @@ def _text(value: Any, limit: int = 256) -> str | None:
         return None
     text = "".join(ch for ch in str(value) if ch.isprintable())
     return text[:limit]
-
-
-def _submitted(record: DeploymentRecord, *, adopted: bool) -> DeploymentSubmitted:
-    return DeploymentSubmitted(
-        event_id=f"{record.deployment_id}:submitted",
-        deployment_id=record.deployment_id,
-        endpoint_id=record.endpoint_id,
-        model=record.model,
-        org_name=record.org_name,
-        model_arch_id=record.model_arch_id,
-        version_id=record.version_id,
-        request_id=record.request_id,
-        requested_by=record.requested_by,
-        reason=record.reason,
-        rollout_status=record.status,
-        submitted_at=record.submitted_at,
-        adopted=adopted,
-    )
 
 
 def _record_from_operation(
@@ -377,19 +385,4 @@ def _record_from_listing(
         last_progress_at=now,
         terminal_at=now if status.terminal else None,
         api_response={"adopted_from_endpoint_status": found.to_json_dict()},
-    )
-
-
-def service_from_environment() -> DeployService:
-    """The service wired to AWS and Cerebras as the function's environment says."""
-    from rollout_monitor.bus import EventPublisher  # noqa: PLC0415
-    from rollout_monitor.cerebras.credentials import CerebrasSettings, build_client  # noqa: PLC0415
-    from rollout_monitor.config import DeploySettings  # noqa: PLC0415
-
-    settings = DeploySettings()
-    return DeployService(
-        store=DeploymentStore(settings.table_name, settings.retention_seconds),
-        cerebras=build_client(CerebrasSettings()),
-        publisher=EventPublisher(settings.event_bus_name),
-        lease_seconds=settings.request_lease_seconds,
     )

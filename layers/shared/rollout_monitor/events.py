@@ -9,7 +9,8 @@ Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Rollout Stalled``: :class:`RolloutStalled`
 
 Every outbound detail carries ``schema_version`` and a deterministic ``event_id``: the same
-fact always has the same id, so a subscriber drops duplicates by it. ``docs/events.md`` shows
+fact always has the same id, so a subscriber drops duplicates by it. Each is built in one
+place, its ``of`` constructor, from the record it announces. ``docs/events.md`` shows
 each with an example; a test keeps the two in step.
 """
 
@@ -22,6 +23,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rollout_monitor.cerebras.names import ModelVersionName, check_identifier
+from rollout_monitor.cerebras.status import RolloutStatus
+from rollout_monitor.records import DeploymentRecord
 
 SOURCE = "cerebras.rollout-monitor"
 SCHEMA_VERSION = "1"
@@ -106,6 +109,24 @@ class DeploymentSubmitted(OutboundDetail):
         description="True when a retry found the deployment already made and adopted it.",
     )
 
+    @classmethod
+    def of(cls, record: DeploymentRecord, *, adopted: bool) -> DeploymentSubmitted:
+        return cls(
+            event_id=f"{record.deployment_id}:submitted",
+            deployment_id=record.deployment_id,
+            endpoint_id=record.endpoint_id,
+            model=record.model,
+            org_name=record.org_name,
+            model_arch_id=record.model_arch_id,
+            version_id=record.version_id,
+            request_id=record.request_id,
+            requested_by=record.requested_by,
+            reason=record.reason,
+            rollout_status=record.status,
+            submitted_at=record.submitted_at,
+            adopted=adopted,
+        )
+
 
 class RejectionReason(StrEnum):
     INVALID_REQUEST = "invalid_request"
@@ -128,11 +149,48 @@ class DeploymentRejected(OutboundDetail):
     blocking_deployment_id: str | None = None
     rejected_at: float
 
+    @classmethod
+    def of(
+        cls,
+        request_id: str,
+        reason: RejectionReason,
+        message: str,
+        *,
+        rejected_at: float,
+        endpoint_id: str | None,
+        model: str | None,
+        requested_by: str | None,
+        status_code: int | None = None,
+        cerebras_detail: object | None = None,
+        blocking_deployment_id: str | None = None,
+    ) -> DeploymentRejected:
+        return cls(
+            event_id=f"rejected:{request_id}",
+            endpoint_id=endpoint_id,
+            model=model,
+            request_id=request_id,
+            requested_by=requested_by,
+            reason=reason,
+            message=message,
+            status_code=status_code,
+            cerebras_detail=cerebras_detail,
+            blocking_deployment_id=blocking_deployment_id,
+            rejected_at=rejected_at,
+        )
+
 
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+OUTCOMES = {
+    RolloutStatus.DONE.value: Outcome.SUCCEEDED,
+    RolloutStatus.ERROR.value: Outcome.FAILED,
+    RolloutStatus.ROLLED_BACK.value: Outcome.FAILED,
+    RolloutStatus.CANCELLED.value: Outcome.CANCELLED,
+}
 
 
 class RolloutStatusChanged(OutboundDetail):
@@ -159,6 +217,35 @@ class RolloutStatusChanged(OutboundDetail):
     request_id: str | None
     sequence: int
 
+    @classmethod
+    def of(
+        cls, record: DeploymentRecord, *, previous_status: str, observed_at: float
+    ) -> RolloutStatusChanged:
+        """``record`` as it is after the change (sequence already moved)."""
+        return cls(
+            event_id=f"{record.deployment_id}:{record.sequence}",
+            deployment_id=record.deployment_id,
+            endpoint_id=record.endpoint_id,
+            model=record.model,
+            org_name=record.org_name,
+            model_arch_id=record.model_arch_id,
+            version_id=record.version_id,
+            previous_status=previous_status,
+            rollout_status=record.status,
+            terminal=record.terminal,
+            outcome=OUTCOMES.get(record.status) if record.terminal else None,
+            error_message=record.error_message,
+            updated_replicas=record.updated_replicas,
+            total_replicas=record.total_replicas,
+            observed_at=observed_at,
+            submitted_at=record.submitted_at,
+            seconds_since_submission=round(observed_at - record.submitted_at, 3),
+            requested_by=record.requested_by,
+            reason=record.reason,
+            request_id=record.request_id,
+            sequence=record.sequence,
+        )
+
 
 class RolloutStalled(OutboundDetail):
     detail_type: ClassVar[DetailType] = DetailType.ROLLOUT_STALLED
@@ -176,6 +263,28 @@ class RolloutStalled(OutboundDetail):
     requested_by: str | None
     episode: int
     observed_at: float
+
+    @classmethod
+    def of(
+        cls, record: DeploymentRecord, *, stalled_for: float, deadline: float, observed_at: float
+    ) -> RolloutStalled:
+        """``record`` as it is after the stall was counted (episode already moved)."""
+        return cls(
+            event_id=f"{record.deployment_id}:stall:{record.stall_episode}",
+            deployment_id=record.deployment_id,
+            endpoint_id=record.endpoint_id,
+            model=record.model,
+            version_id=record.version_id,
+            rollout_status=record.status,
+            listed_by_endpoint=record.listed is not False,
+            stalled_for_seconds=round(stalled_for, 3),
+            stall_after_seconds=deadline,
+            last_progress_at=record.last_progress_at,
+            submitted_at=record.submitted_at,
+            requested_by=record.requested_by,
+            episode=record.stall_episode,
+            observed_at=observed_at,
+        )
 
 
 OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import boto3
+from rollout_monitor.ports import MAX_SUBJECT_LENGTH, Notification
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
-MAX_SUBJECT_LENGTH = 99  # SNS: ASCII, one line, under 100 characters
+__all__ = ["MAX_MESSAGE_BYTES", "MAX_SUBJECT_LENGTH", "Notification", "SnsNotifier"]
+
 MAX_MESSAGE_BYTES = 256 * 1024  # SNS: the whole message, every protocol's form included
 JSON_PROTOCOLS = ("sqs", "lambda", "http", "https", "firehose", "application")
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    subject: str
-    text: str
-    document: dict[str, Any]
-    attributes: dict[str, str]
-
-
 class SnsNotifier:
-    def __init__(self, topic_arn: str, client: SNSClient | None = None) -> None:
+    def __init__(self, topic_arn: str, client: SNSClient) -> None:
         self._topic_arn = topic_arn
-        self._client = client or boto3.client("sns")
+        self._client = client
 
     def send(self, notification: Notification) -> str:
         """Publish; email gets the text, SQS/Lambda/HTTPS subscribers the JSON. Returns the id."""

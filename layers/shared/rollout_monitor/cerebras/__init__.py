@@ -1,47 +1,7 @@
-"""Adapter for the Cerebras Management API: models, typed errors, the client."""
+"""Adapter for the Cerebras Management API.
 
-from rollout_monitor.cerebras.client import (
-    DEFAULT_BASE_URL,
-    AsyncCerebrasClient,
-    CerebrasClient,
-    RetryPolicy,
-)
-from rollout_monitor.cerebras.errors import (
-    CerebrasAuthenticationError,
-    CerebrasConnectionError,
-    CerebrasError,
-    CerebrasMalformedResponseError,
-    CerebrasNotFoundError,
-    CerebrasPermissionError,
-    CerebrasRateLimitedError,
-    CerebrasRefusedError,
-    CerebrasServerError,
-    CerebrasTimeoutError,
-    CerebrasTransientError,
-    CerebrasValidationError,
-    InvalidIdentifierError,
-)
-from rollout_monitor.cerebras.status import ObservedStatus, RolloutStatus, normalise_status
-
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "AsyncCerebrasClient",
-    "CerebrasAuthenticationError",
-    "CerebrasClient",
-    "CerebrasConnectionError",
-    "CerebrasError",
-    "CerebrasMalformedResponseError",
-    "CerebrasNotFoundError",
-    "CerebrasPermissionError",
-    "CerebrasRateLimitedError",
-    "CerebrasRefusedError",
-    "CerebrasServerError",
-    "CerebrasTimeoutError",
-    "CerebrasTransientError",
-    "CerebrasValidationError",
-    "InvalidIdentifierError",
-    "ObservedStatus",
-    "RetryPolicy",
-    "RolloutStatus",
-    "normalise_status",
-]
+``models`` (the API's shapes), ``status`` (the rollout statuses), ``errors`` (typed errors),
+``names`` (identifiers), ``client`` (the sync and async clients) and ``credentials`` (the key
+and the clients built from settings). Import what you need from its module: importing this
+package loads no HTTP client, so the domain can use the models and errors alone.
+"""

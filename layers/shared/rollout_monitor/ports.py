@@ -1,0 +1,122 @@
+"""What the domain needs from the outside world, as narrow Protocols.
+
+Deploy, poller and alerts depend on these only; ``store/``, ``bus.py``, ``notifier.py`` and
+``cerebras/`` implement them, ``wiring.py`` plugs them in, and tests hand in fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
+from rollout_monitor.events import OutboundDetail
+from rollout_monitor.records import (
+    AlertClaimState,
+    DeploymentRecord,
+    EndpointHolder,
+    HistoryEntry,
+    LastOutcome,
+    RequestClaim,
+)
+
+MAX_SUBJECT_LENGTH = 99  # what every Sender takes: SNS's subject (ASCII, one line, < 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One alert: a subject, the text for people, the JSON for machines, the attributes."""
+
+    subject: str
+    text: str
+    document: dict[str, Any]
+    attributes: dict[str, str]
+
+
+class Deployments(Protocol):
+    """Deployment records and their history."""
+
+    def get(self, deployment_id: str) -> DeploymentRecord | None: ...
+    def history(self, deployment_id: str) -> list[HistoryEntry]: ...
+    def in_flight(self) -> list[DeploymentRecord]: ...
+    def save_observation(
+        self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
+    ) -> bool: ...
+    def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool: ...
+    def clear_outbox(self, record: DeploymentRecord) -> None: ...
+    def release_outbox(self, record: DeploymentRecord) -> None: ...
+
+
+class Submissions(Protocol):
+    """The deploy path's one transaction: record, history, request result, endpoint hold."""
+
+    def get(self, deployment_id: str) -> DeploymentRecord | None: ...
+    def record_submission(self, record: DeploymentRecord, lease_until: float) -> None: ...
+
+
+class Requests(Protocol):
+    """Deploy requests' claims, results and outboxes."""
+
+    def claim(
+        self, request_id: str, endpoint_id: str, model: str, now: float, lease_seconds: float
+    ) -> tuple[bool, RequestClaim]: ...
+    def get(self, request_id: str) -> RequestClaim | None: ...
+    def interrupt(self, request_id: str, claimed_at: float) -> None: ...
+    def finish_rejected(
+        self, claim: RequestClaim, pending_event: str, lease_until: float
+    ) -> None: ...
+    def take_outbox(self, claim: RequestClaim, now: float, lease_seconds: float) -> bool: ...
+    def clear_outbox(self, claim: RequestClaim) -> None: ...
+    def release_outbox(self, claim: RequestClaim) -> None: ...
+
+
+class EndpointHolds(Protocol):
+    """One rollout per endpoint."""
+
+    def claim(
+        self, endpoint_id: str, request_id: str, now: float, *, force: bool, stale_after: float
+    ) -> EndpointHolder | None: ...
+    def release(self, endpoint_id: str, request_id: str) -> None: ...
+    def free(self, endpoint_id: str, deployment_id: str) -> None: ...
+
+
+class EndpointOutcomes(Protocol):
+    """Each endpoint's latest finished rollout."""
+
+    def last_outcome(self, endpoint_id: str) -> LastOutcome | None: ...
+    def set_last_outcome(self, endpoint_id: str, outcome: LastOutcome) -> None: ...
+
+
+class AlertClaims(Protocol):
+    """Once per cause."""
+
+    def claim(self, cause: str, now: float, lease_seconds: float) -> AlertClaimState: ...
+    def sent(self, cause: str, message_id: str) -> None: ...
+    def release(self, cause: str) -> None: ...
+
+
+class Publisher(Protocol):
+    """The bus: publish all of ``details`` or raise."""
+
+    def publish(self, details: Sequence[OutboundDetail]) -> None: ...
+
+
+class Sender(Protocol):
+    """The alert topic: send one notification, return its message id."""
+
+    def send(self, notification: Notification) -> str: ...
+
+
+class DeployApi(Protocol):
+    """The Cerebras calls of the deploy path."""
+
+    def deploy_model(self, endpoint_id: str, model: str) -> DeployOperation: ...
+    def get_endpoint(self, endpoint_id: str) -> EndpointStatus: ...
+
+
+class StatusReader(Protocol):
+    """The Cerebras calls of the poller."""
+
+    async def get_endpoint(self, endpoint_id: str) -> EndpointStatus: ...
+    async def get_deployment(self, endpoint_id: str, deployment_id: str) -> DeployOperation: ...

@@ -1,0 +1,149 @@
+"""The monitor's records: what it knows of each deployment, request, endpoint and alert.
+
+Plain pydantic models, owned by the domain; ``store/`` only maps them to DynamoDB items.
+Records that announce something carry an :class:`Outbox`: the events decided but not yet
+confirmed by ``PutEvents``, and until when their writer alone may publish them. One rule
+for every writer (:meth:`Outbox.outbox_free`): a pending event is published by whoever takes
+the lapsed lease, under the event's deterministic ``event_id``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from rollout_monitor.cerebras.status import RolloutStatus
+
+OUTBOX_LEASE_SECONDS = 60.0
+
+
+class Outbox(BaseModel):
+    """Events to announce, and the lease of the writer that decided them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pending_events: list[str] = []  # JSON of each detail (events.dump_pending)
+    outbox_lease_until: float = 0.0
+
+    def outbox_free(self, now: float) -> bool:
+        """Pending events whose writer's lease has lapsed: anyone may take them."""
+        return bool(self.pending_events) and self.outbox_lease_until <= now
+
+
+class DeploymentRecord(Outbox):
+    """A deployment as the monitor knows it: the API's metadata, the request, its progress."""
+
+    deployment_id: str
+    endpoint_id: str
+    org_name: str
+    model_arch_id: str
+    version_id: int | str
+    model: str
+    version_alias: str | None = None
+    request_id: str
+    requested_by: str | None = None
+    reason: str | None = None
+    submitted_at: float
+    status: str
+    status_known: bool = True
+    sequence: int = 0
+    updated_replicas: int | None = None
+    total_replicas: int | None = None
+    max_unavailable: int | None = None
+    error_message: str | None = None
+    last_observed_at: float | None = None
+    last_progress_at: float
+    listed: bool | None = None
+    stall_episode: int = 0
+    stalled: bool = False
+    terminal_at: float | None = None
+    api_response: dict[str, Any] = {}
+    unknown_status_warned: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status_known and RolloutStatus(self.status).terminal
+
+    @property
+    def in_flight(self) -> bool:
+        """On the InFlight index: still rolling out, or with events still to announce."""
+        return not self.terminal or bool(self.pending_events)
+
+
+class HistoryEntry(BaseModel):
+    """One status change of a deployment; ``sequence`` 0 is the submission."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployment_id: str
+    sequence: int
+    previous_status: str | None = None
+    status: str
+    observed_at: float
+    updated_replicas: int | None = None
+    total_replicas: int | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def first(cls, record: DeploymentRecord) -> HistoryEntry:
+        return cls(
+            deployment_id=record.deployment_id,
+            sequence=0,
+            status=record.status,
+            observed_at=record.submitted_at,
+            updated_replicas=record.updated_replicas,
+            total_replicas=record.total_replicas,
+            error_message=record.error_message,
+        )
+
+
+class RequestState(StrEnum):
+    IN_PROGRESS = "in_progress"
+    INTERRUPTED = "interrupted"
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+
+
+class RequestClaim(Outbox):
+    """A deploy request's claim by ``request_id``, and its result once decided."""
+
+    request_id: str
+    state: RequestState
+    claimed_at: float
+    lease_until: float
+    first_claimed_at: float | None = None
+    taken_over: bool = False  # an earlier delivery held it and may have called the API
+    deployment_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in {RequestState.SUBMITTED, RequestState.REJECTED}
+
+
+class EndpointHolder(BaseModel):
+    """Which request (and, once recorded, which deployment) holds an endpoint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_id: str
+    request_id: str
+    deployment_id: str | None = None
+    claimed_at: float
+
+
+class LastOutcome(BaseModel):
+    """An endpoint's latest finished rollout, for recovery notices."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: str  # "succeeded" | "failed"
+    deployment_id: str
+    observed_at: float
+
+
+class AlertClaimState(StrEnum):
+    CLAIMED = "claimed"  # this caller may send it
+    SENT = "sent"  # an earlier delivery sent it
+    BUSY = "busy"  # another delivery is sending it now

@@ -1,0 +1,120 @@
+"""The poller's rules: what one observation of a deployment changes. Pure: no I/O, no adapter.
+
+:func:`decide` takes a record and what Cerebras says of it now, and returns a
+:class:`Decision`: the new record, the history entry of a transition, the events to announce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rollout_monitor.cerebras.status import ObservedStatus
+from rollout_monitor.events import OutboundDetail, RolloutStalled, RolloutStatusChanged
+from rollout_monitor.records import DeploymentRecord, HistoryEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What Cerebras says of one deployment now; ``status`` is None when it is not listed."""
+
+    status: ObservedStatus | None
+    updated_replicas: int | None = None
+    total_replicas: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StallPolicy:
+    """How long a rollout may go without progress, by default and per status."""
+
+    after_seconds: float = 1800.0
+    by_status: Mapping[str, float] = field(default_factory=dict)
+
+    def deadline(self, status: str) -> float:
+        return self.by_status.get(status, self.after_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one observation changes."""
+
+    record: DeploymentRecord  # the record as it should now be stored
+    entry: HistoryEntry | None = None  # a transition's history entry
+    events: tuple[OutboundDetail, ...] = ()  # what to announce
+    warn_unknown_status: bool = False  # a status never seen before on this record
+
+    @property
+    def transition(self) -> bool:
+        return self.entry is not None
+
+
+def decide(
+    record: DeploymentRecord, seen: Observation | None, now: float, stall: StallPolicy
+) -> Decision:
+    """Decide what an observation (``None``: the read failed) changes."""
+    after = record
+    if seen is not None:
+        after = after.model_copy(
+            update={"last_observed_at": now, "listed": seen.status is not None}
+        )
+    decision = Decision(after)
+    if seen is not None and seen.status is not None:
+        decision = _observed(record, after, seen, seen.status, now)
+    return _check_stall(decision, now, stall)
+
+
+def _observed(
+    record: DeploymentRecord,
+    after: DeploymentRecord,
+    seen: Observation,
+    status: ObservedStatus,
+    now: float,
+) -> Decision:
+    replicas = seen.updated_replicas
+    changes: dict[str, object] = {
+        "total_replicas": seen.total_replicas or record.total_replicas,
+        "updated_replicas": replicas if replicas is not None else record.updated_replicas,
+        "error_message": seen.error_message or record.error_message,
+    }
+    warn = not status.known and record.unknown_status_warned != status.value
+    if warn:
+        changes["unknown_status_warned"] = status.value
+    if status.value == record.status:
+        if replicas is not None and replicas != record.updated_replicas:
+            changes |= {"last_progress_at": now, "stalled": False}
+        return Decision(after.model_copy(update=changes), warn_unknown_status=warn)
+    changes |= {
+        "status": status.value,
+        "status_known": status.known,
+        "sequence": record.sequence + 1,
+        "last_progress_at": now,
+        "stalled": False,
+        "terminal_at": now if status.terminal else None,
+    }
+    after = after.model_copy(update=changes)
+    entry = HistoryEntry(
+        deployment_id=record.deployment_id,
+        sequence=after.sequence,
+        previous_status=record.status,
+        status=after.status,
+        observed_at=now,
+        updated_replicas=after.updated_replicas,
+        total_replicas=after.total_replicas,
+        error_message=after.error_message,
+    )
+    event = RolloutStatusChanged.of(after, previous_status=record.status, observed_at=now)
+    return Decision(after, entry, (event,), warn)
+
+
+def _check_stall(decision: Decision, now: float, stall: StallPolicy) -> Decision:
+    after = decision.record
+    if after.terminal or after.stalled:
+        return decision
+    deadline = stall.deadline(after.status)
+    idle = now - after.last_progress_at
+    if idle < deadline:
+        return decision
+    after = after.model_copy(update={"stalled": True, "stall_episode": after.stall_episode + 1})
+    event = RolloutStalled.of(after, stalled_for=idle, deadline=deadline, observed_at=now)
+    return Decision(after, decision.entry, (*decision.events, event), decision.warn_unknown_status)

@@ -1,0 +1,230 @@
+"""Deployment records and their history (``DEPLOYMENT#<id>``), and the submission transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rollout_monitor.records import DeploymentRecord, HistoryEntry, RequestState
+from rollout_monitor.store.items import (
+    IN_FLIGHT_INDEX,
+    IN_FLIGHT_MARKER,
+    META,
+    Guard,
+    LostRace,
+    StoreError,
+    Table,
+    deployment_key,
+    endpoint_key,
+    from_item,
+    number,
+    request_key,
+    text,
+    to_item,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+def _unchanged_since(record: DeploymentRecord) -> Guard:
+    """The record is still at the status, sequence and stall episode it was read at."""
+    return Guard(
+        "#status = :status AND #seq = :seq AND stall_episode = :episode",
+        {"#status": "status", "#seq": "sequence"},
+        {
+            ":status": text(record.status),
+            ":seq": number(record.sequence),
+            ":episode": number(record.stall_episode),
+        },
+    )
+
+
+def _same_sequence(record: DeploymentRecord) -> Guard:
+    return Guard("#seq = :seq", {"#seq": "sequence"}, {":seq": number(record.sequence)})
+
+
+class DynamoDeployments:
+    """The :class:`~rollout_monitor.ports.Deployments` and ``Submissions`` of one table."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def get(self, deployment_id: str) -> DeploymentRecord | None:
+        item = self._table.get(deployment_key(deployment_id))
+        return None if item is None else DeploymentRecord.model_validate(from_item(item))
+
+    def history(self, deployment_id: str) -> list[HistoryEntry]:
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :history)",
+            ExpressionAttributeValues={
+                ":pk": text(f"DEPLOYMENT#{deployment_id}"),
+                ":history": text("HISTORY#"),
+            },
+            ConsistentRead=True,
+        )
+        return [
+            HistoryEntry.model_validate(from_item(item))
+            for page in pages
+            for item in page.get("Items", [])
+        ]
+
+    def in_flight(self) -> list[DeploymentRecord]:
+        """Every deployment in flight: one query of the sparse index (more pages if large)."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=IN_FLIGHT_INDEX,
+            KeyConditionExpression="in_flight = :yes",
+            ExpressionAttributeValues={":yes": text(IN_FLIGHT_MARKER)},
+        )
+        return [
+            DeploymentRecord.model_validate(from_item(item))
+            for page in pages
+            for item in page.get("Items", [])
+        ]
+
+    # -- items ----------------------------------------------------------------------------------
+
+    def _record_item(self, record: DeploymentRecord) -> dict[str, Any]:
+        document = record.model_dump(mode="json")
+        document |= {"pk": f"DEPLOYMENT#{record.deployment_id}", "sk": META}
+        if record.in_flight:
+            document["in_flight"] = IN_FLIGHT_MARKER
+        elif record.terminal_at is not None:
+            document["expires_at"] = int(record.terminal_at + self._table.retention_seconds)
+        return to_item(document)
+
+    def _history_item(self, entry: HistoryEntry, *, terminal: bool) -> dict[str, Any]:
+        document = entry.model_dump(mode="json")
+        document |= {
+            "pk": f"DEPLOYMENT#{entry.deployment_id}",
+            "sk": f"HISTORY#{entry.sequence:06d}",
+        }
+        if terminal:
+            document["expires_at"] = int(entry.observed_at + self._table.retention_seconds)
+        return to_item(document)
+
+    # -- the submission, atomically -------------------------------------------------------------
+
+    def record_submission(self, record: DeploymentRecord, lease_until: float) -> None:
+        """Record the deployment, its first history entry, the request's result (its outbox
+        holding the record's pending events, leased until ``lease_until``) and the endpoint's
+        holder, in one transaction."""
+        table = self._table.name
+        finish_request: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": table,
+                "Key": request_key(record.request_id),
+                "UpdateExpression": (
+                    "SET #state = :submitted, deployment_id = :did, pending_events = :pending, "
+                    "outbox_lease_until = :until"
+                ),
+                "ExpressionAttributeNames": {"#state": "state"},
+                "ExpressionAttributeValues": {
+                    ":submitted": text(RequestState.SUBMITTED.value),
+                    ":did": text(record.deployment_id),
+                    ":pending": {"L": [text(e) for e in record.pending_events]},
+                    ":until": number(lease_until),
+                },
+            }
+        }
+        hold: TransactWriteItemTypeDef = (
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": endpoint_key(record.endpoint_id),
+                    "UpdateExpression": "SET deployment_id = :did, request_id = :rid",
+                    "ExpressionAttributeValues": {
+                        ":did": text(record.deployment_id),
+                        ":rid": text(record.request_id),
+                    },
+                }
+            }
+            if not record.terminal
+            else {"Delete": {"TableName": table, "Key": endpoint_key(record.endpoint_id)}}
+        )
+        # The record's own outbox stays empty: the request's outbox announces the submission.
+        stored = record.model_copy(update={"pending_events": [], "outbox_lease_until": 0.0})
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": self._record_item(stored),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": self._history_item(
+                        HistoryEntry.first(record), terminal=record.terminal
+                    ),
+                }
+            },
+            finish_request,
+            hold,
+        ]
+        try:
+            self._table.conditional(
+                lambda: self._table.client.transact_write_items(TransactItems=items)
+            )
+        except LostRace as exc:
+            raise StoreError(f"deployment {record.deployment_id} is already recorded") from exc
+
+    # -- the poller's writes: each conditional on the state it read -----------------------------
+
+    def save_observation(
+        self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
+    ) -> bool:
+        """Write ``after`` (and its history entry) if the record is still as ``before`` was.
+
+        False means another poller recorded this change first: nothing was written.
+        """
+        guard = _unchanged_since(before)
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": self._record_item(after),
+                "ConditionExpression": guard.expression,
+                "ExpressionAttributeNames": guard.names,
+                "ExpressionAttributeValues": guard.values,
+            }
+        }
+        items = [put]
+        if entry is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": self._history_item(entry, terminal=after.terminal),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        return self._table.attempt(
+            lambda: self._table.client.transact_write_items(TransactItems=items)
+        )
+
+    def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool:
+        """Take the right to publish a record's pending events whose writer's lease ran out."""
+        return self._table.take_outbox(
+            deployment_key(record.deployment_id),
+            record.outbox_lease_until,
+            now + lease_seconds,
+            _same_sequence(record),
+        )
+
+    def clear_outbox(self, record: DeploymentRecord) -> None:
+        """Forget the announced events; a finished deployment then leaves the InFlight index.
+
+        A newer change carries these events too, and will announce them (same ids): losing
+        the race here is fine.
+        """
+        self._table.clear_outbox(
+            deployment_key(record.deployment_id),
+            _unchanged_since(record),
+            remove="in_flight" if record.terminal else "",
+        )
+
+    def release_outbox(self, record: DeploymentRecord) -> None:
+        self._table.release_outbox(deployment_key(record.deployment_id), _same_sequence(record))

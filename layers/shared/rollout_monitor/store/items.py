@@ -1,0 +1,185 @@
+"""What every table adapter shares: items and keys, and the one conditional-write helper.
+
+DynamoDB's item limit is 400 KB (:data:`MAX_ITEM_BYTES`); the records written here are
+bounded before they are stored (see the adapters' callers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB: one item, attribute names included
+IN_FLIGHT_INDEX = "InFlight"
+IN_FLIGHT_MARKER = "1"
+META = "META"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StoreError(Exception):
+    """A write the store could not make."""
+
+
+def to_item(document: dict[str, Any]) -> dict[str, Any]:
+    plain = json.loads(json.dumps(document), parse_float=Decimal)
+    return {k: _serializer.serialize(v) for k, v in plain.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def deployment_key(deployment_id: str) -> dict[str, Any]:
+    return key(f"DEPLOYMENT#{deployment_id}", META)
+
+
+def request_key(request_id: str) -> dict[str, Any]:
+    return key(f"REQUEST#{request_id}", "REQUEST")
+
+
+def endpoint_key(endpoint_id: str) -> dict[str, Any]:
+    return key(f"ENDPOINT#{endpoint_id}", "ACTIVE")
+
+
+def outcome_key(endpoint_id: str) -> dict[str, Any]:
+    return key(f"ENDPOINT#{endpoint_id}", "LAST_OUTCOME")
+
+
+def alert_key(cause: str) -> dict[str, Any]:
+    return key(f"ALERT#{cause}", "ALERT")
+
+
+def number(value: float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def text(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _failed_condition(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+class LostRace(Exception):
+    """A condition did not hold; ``item`` is what it was checked against, when returned."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class Table:
+    """One DynamoDB table, as every adapter of a record kind uses it."""
+
+    def __init__(self, client: DynamoDBClient, name: str, retention_seconds: int) -> None:
+        self.client = client
+        self.name = name
+        self.retention_seconds = retention_seconds
+
+    def conditional[T](self, write: Callable[[], T]) -> T:
+        """Run a conditional write; a failed condition raises :class:`LostRace`, with the
+        item it was checked against when DynamoDB returned it. Any other error propagates."""
+        try:
+            return write()
+        except ClientError as exc:
+            if not _failed_condition(exc):
+                raise
+            old = exc.response.get("Item")
+            raise LostRace(old if isinstance(old, dict) else None) from exc
+
+    def attempt(self, write: Callable[[], object]) -> bool:
+        """A conditional write whose lost race is an answer, not an error: did it happen?"""
+        try:
+            self.conditional(write)
+        except LostRace:
+            return False
+        return True
+
+    def get(self, item_key: dict[str, Any]) -> dict[str, Any] | None:
+        answer = self.client.get_item(TableName=self.name, Key=item_key, ConsistentRead=True)
+        return answer.get("Item")
+
+    # -- the outbox rule, for every record kind that announces (records.Outbox) ---------------
+
+    def take_outbox(
+        self, item_key: dict[str, Any], lease_was: float, lease_until: float, guard: Guard
+    ) -> bool:
+        """Take the right to publish pending events whose writer's lease lapsed."""
+        names, values = guard.names, guard.values
+        return self.attempt(
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key=item_key,
+                UpdateExpression="SET outbox_lease_until = :until",
+                ConditionExpression=f"outbox_lease_until = :was AND {guard.expression}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values
+                | {":until": number(lease_until), ":was": number(lease_was)},
+            )
+        )
+
+    def clear_outbox(self, item_key: dict[str, Any], guard: Guard, *, remove: str = "") -> bool:
+        """Forget announced events (and ``remove`` attributes), if the item is still as read."""
+        return self.attempt(
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key=item_key,
+                UpdateExpression=(
+                    f"REMOVE pending_events{', ' + remove if remove else ''} "
+                    "SET outbox_lease_until = :zero"
+                ),
+                ConditionExpression=guard.expression,
+                ExpressionAttributeNames=guard.names,
+                ExpressionAttributeValues=guard.values | {":zero": number(0)},
+            )
+        )
+
+    def release_outbox(self, item_key: dict[str, Any], guard: Guard) -> bool:
+        """Give the publish right up at once (PutEvents failed), so the next try may take it."""
+        return self.attempt(
+            lambda: self.client.update_item(
+                TableName=self.name,
+                Key=item_key,
+                UpdateExpression="SET outbox_lease_until = :zero",
+                ConditionExpression=guard.expression,
+                ExpressionAttributeNames=guard.names,
+                ExpressionAttributeValues=guard.values | {":zero": number(0)},
+            )
+        )
+
+
+class Guard:
+    """A condition that the item is still as it was read (for the outbox writes)."""
+
+    def __init__(
+        self, expression: str, names: dict[str, str], values: dict[str, dict[str, str]]
+    ) -> None:
+        self.expression = expression
+        self.names = names
+        self.values = values

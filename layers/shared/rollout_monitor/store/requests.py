@@ -1,0 +1,138 @@
+"""Deploy requests' claims and results (``REQUEST#<request_id>``)."""
+
+from __future__ import annotations
+
+from rollout_monitor.records import RequestClaim, RequestState
+from rollout_monitor.store.items import (
+    Guard,
+    LostRace,
+    StoreError,
+    Table,
+    from_item,
+    number,
+    request_key,
+    text,
+    to_item,
+)
+
+_STATE = {"#state": "state"}
+
+
+def _finished_as(claim: RequestClaim) -> Guard:
+    return Guard("#state = :state", _STATE, {":state": text(claim.state.value)})
+
+
+class DynamoRequests:
+    """The :class:`~rollout_monitor.ports.Requests` of one table."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def claim(
+        self, request_id: str, endpoint_id: str, model: str, now: float, lease_seconds: float
+    ) -> tuple[bool, RequestClaim]:
+        """Claim ``request_id`` for this invocation.
+
+        Returns ``(True, claim)`` when this invocation now owns it: a new request, or one whose
+        previous owner was interrupted or let its lease run out (the caller must reconcile).
+        Returns ``(False, existing)`` when another owns it or it is already finished.
+        """
+        claim = RequestClaim(
+            request_id=request_id,
+            state=RequestState.IN_PROGRESS,
+            claimed_at=now,
+            lease_until=now + lease_seconds,
+        )
+        document = claim.model_dump(
+            mode="json", include={"request_id", "state", "claimed_at", "lease_until"}
+        ) | {
+            "endpoint_id": endpoint_id,
+            "model": model,
+            "expires_at": int(now + self._table.retention_seconds),
+        }
+        item = to_item(document) | request_key(request_id)
+        try:
+            answer = self._table.conditional(
+                lambda: self._table.client.put_item(
+                    TableName=self._table.name,
+                    Item=item,
+                    ReturnValues="ALL_OLD",
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR #state = :interrupted "
+                        "OR (#state = :in_progress AND lease_until < :now)"
+                    ),
+                    ExpressionAttributeNames=_STATE,
+                    ExpressionAttributeValues={
+                        ":interrupted": text(RequestState.INTERRUPTED.value),
+                        ":in_progress": text(RequestState.IN_PROGRESS.value),
+                        ":now": number(now),
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            )
+        except LostRace as lost:
+            existing = lost.item or self._table.get(request_key(request_id))
+            if existing is None:  # cannot be: the condition failed on an existing item
+                raise StoreError(f"request {request_id} could not be claimed") from lost
+            return False, RequestClaim.model_validate(from_item(existing))
+        previous = answer.get("Attributes")
+        if previous is None:
+            return True, claim.model_copy(update={"first_claimed_at": now})
+        earlier = RequestClaim.model_validate(from_item(previous))
+        first = earlier.first_claimed_at or earlier.claimed_at
+        self._table.client.update_item(
+            TableName=self._table.name,
+            Key=request_key(request_id),
+            UpdateExpression="SET first_claimed_at = :first",
+            ExpressionAttributeValues={":first": number(first)},
+        )
+        return True, claim.model_copy(update={"first_claimed_at": first, "taken_over": True})
+
+    def get(self, request_id: str) -> RequestClaim | None:
+        item = self._table.get(request_key(request_id))
+        return None if item is None else RequestClaim.model_validate(from_item(item))
+
+    def interrupt(self, request_id: str, claimed_at: float) -> None:
+        """Hand the request to the next delivery at once (best effort after a failure)."""
+        self._table.attempt(
+            lambda: self._table.client.update_item(
+                TableName=self._table.name,
+                Key=request_key(request_id),
+                UpdateExpression="SET #state = :interrupted",
+                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
+                ExpressionAttributeNames=_STATE,
+                ExpressionAttributeValues={
+                    ":interrupted": text(RequestState.INTERRUPTED.value),
+                    ":in_progress": text(RequestState.IN_PROGRESS.value),
+                    ":claimed_at": number(claimed_at),
+                },
+            )
+        )
+
+    def finish_rejected(self, claim: RequestClaim, pending_event: str, lease_until: float) -> None:
+        """The request's result is a rejection, to be announced from its outbox."""
+        document = claim.model_dump(
+            mode="json", include={"request_id", "claimed_at", "lease_until"}
+        ) | {
+            "state": RequestState.REJECTED.value,
+            "pending_events": [pending_event],
+            "outbox_lease_until": lease_until,
+            "expires_at": int(claim.claimed_at + self._table.retention_seconds),
+        }
+        self._table.client.put_item(
+            TableName=self._table.name, Item=to_item(document) | request_key(claim.request_id)
+        )
+
+    def take_outbox(self, claim: RequestClaim, now: float, lease_seconds: float) -> bool:
+        return self._table.take_outbox(
+            request_key(claim.request_id),
+            claim.outbox_lease_until,
+            now + lease_seconds,
+            _finished_as(claim),
+        )
+
+    def clear_outbox(self, claim: RequestClaim) -> None:
+        self._table.clear_outbox(request_key(claim.request_id), _finished_as(claim))
+
+    def release_outbox(self, claim: RequestClaim) -> None:
+        self._table.release_outbox(request_key(claim.request_id), _finished_as(claim))
