@@ -286,30 +286,10 @@ class Simulator:
         )
         fault = self._take_fault(path)
         if fault is not None:
-            match fault.kind:
-                case FaultKind.LATENCY:
-                    await asyncio.sleep(fault.seconds)
-                case FaultKind.HANG:
-                    await asyncio.sleep(fault.seconds)
-                    return _error(504, "hung response ended")
-                case FaultKind.RATE_LIMIT:
-                    return JSONResponse(
-                        {"detail": "rate limit exceeded for organization"},
-                        status_code=429,
-                        headers={"Retry-After": f"{fault.seconds:g}"},
-                    )
-                case FaultKind.SERVER_ERROR:
-                    return _error(500, "internal server error")
-                case FaultKind.UNAVAILABLE:
-                    return _error(503, "service unavailable")
-                case FaultKind.MALFORMED:
-                    return Response(b'{"name": "truncated', media_type="application/json")
-                case FaultKind.UNAUTHORIZED:
-                    return _error(401, "invalid API key")
-                case FaultKind.UNPROCESSABLE:
-                    return _unprocessable(
-                        ["body", "model"], "version is not deployable", "value_error"
-                    )
+            if fault.kind in {FaultKind.LATENCY, FaultKind.HANG}:
+                await asyncio.sleep(fault.seconds)
+            if fault.kind != FaultKind.LATENCY:
+                return _fault_response(fault)
         supplied = request.headers.get("authorization", "")
         expected = f"Bearer {self.api_key}"
         if not hmac.compare_digest(supplied.encode(), expected.encode()):
@@ -330,40 +310,43 @@ class Simulator:
         endpoint = self.endpoints.get(request.path_params["endpoint_id"])
         if endpoint is None:
             return _error(404, f"endpoint {request.path_params['endpoint_id']} not found")
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            return _unprocessable(["body"], "body is not valid JSON", "json_invalid")
-        model = payload.get("model") if isinstance(payload, dict) else None
-        if not isinstance(model, str):
-            return _unprocessable(["body", "model"], "Field required", "missing")
-        match = _VERSION_NAME.fullmatch(model)
-        if match is None:
-            return _unprocessable(["body", "model"], "invalid model version name", "value_error")
-        org, arch, version = match.groups()
-        if org != endpoint.org_name:
-            return _error(403, f"organization {org} has no access to endpoint")
-        if arch != endpoint.model_arch_id:
-            return _error(400, f"model architecture {arch} does not match endpoint")
-        found = self._resolve(org, arch, version)
-        if found is None:
-            return _error(404, f"model version {model} not found")
+        found = await self._version_to_deploy(request, endpoint)
+        if isinstance(found, Response):
+            return found
+        version, model = found
+        requested = model.rsplit("/", 1)[-1]
         with self._lock:
             scenario_name = next(
-                (alias for alias in found.aliases if alias in SCENARIOS), self.default_scenario
+                (alias for alias in version.aliases if alias in SCENARIOS), self.default_scenario
             )
             deployment = Deployment(
                 id=str(next(self._uuids)),
                 endpoint_id=endpoint.endpoint_id,
                 model=model,
-                version_id=found.version_id,
-                version_alias=None if version.isdigit() else version,
+                version_id=version.version_id,
+                version_alias=None if requested.isdigit() else requested,
                 scenario=SCENARIOS[scenario_name],
                 created=int(self.clock.now()),
             )
             endpoint.deployments.append(deployment)
         metadata = self.metadata(deployment)
         return JSONResponse({"name": deployment.id, "done": False, "response": metadata})
+
+    async def _version_to_deploy(
+        self, request: Request, endpoint: Endpoint
+    ) -> tuple[Version, str] | Response:
+        """The version a deployModel body names, or the error the API would answer."""
+        model = _model_of(await request.body())
+        if isinstance(model, Response):
+            return model
+        org, arch, version = model.split("/")[1::2]
+        if org != endpoint.org_name or arch != endpoint.model_arch_id:
+            status = 403 if org != endpoint.org_name else 400
+            return _error(status, f"{model} cannot be deployed to {endpoint.endpoint_id}")
+        found = self._resolve(org, arch, version)
+        if found is None:
+            return _error(404, f"model version {model} not found")
+        return found, model
 
     def _resolve(self, org: str, arch: str, version: str) -> Version | None:
         versions = self.versions.get((org, arch), {})
@@ -459,6 +442,42 @@ class Simulator:
         return JSONResponse(
             {"model_architectures": sorted(a for o, a in self.versions if o == org)}
         )
+
+
+def _model_of(body: bytes) -> str | Response:
+    """The ``model`` of a deployModel body, or the 422 the API would answer."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _unprocessable(["body"], "body is not valid JSON", "json_invalid")
+    model = payload.get("model") if isinstance(payload, dict) else None
+    if not isinstance(model, str) or _VERSION_NAME.fullmatch(model) is None:
+        return _unprocessable(["body", "model"], "invalid model version name", "value_error")
+    return model
+
+
+def _fault_response(fault: Fault) -> Response:
+    """What a fault serves instead of the route's answer."""
+    if fault.kind == FaultKind.RATE_LIMIT:
+        return JSONResponse(
+            {"detail": "rate limit exceeded for organization"},
+            status_code=429,
+            headers={"Retry-After": f"{fault.seconds:g}"},
+        )
+    if fault.kind == FaultKind.MALFORMED:
+        return Response(b'{"name": "truncated', media_type="application/json")
+    if fault.kind == FaultKind.UNPROCESSABLE:
+        return _unprocessable(["body", "model"], "version is not deployable", "value_error")
+    status, detail = _FAULT_ERRORS[fault.kind]
+    return _error(status, detail)
+
+
+_FAULT_ERRORS = {
+    FaultKind.HANG: (504, "hung response ended"),
+    FaultKind.SERVER_ERROR: (500, "internal server error"),
+    FaultKind.UNAVAILABLE: (503, "service unavailable"),
+    FaultKind.UNAUTHORIZED: (401, "invalid API key"),
+}
 
 
 def _error(status: int, detail: str) -> JSONResponse:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import unicodedata
 
-from rollout_monitor.alerts import Links, clean, failure_alert, rejection_alert, subject_line
 from rollout_monitor.events import DeploymentRejected, RejectionReason, RolloutStatusChanged
+from rollout_monitor.messages import Links, clean, failure_alert, rejection_alert, subject_line
 from rollout_monitor.notifier import MAX_MESSAGE_BYTES, MAX_SUBJECT_LENGTH
 
 LINKS = Links(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from rollout_monitor.cerebras.errors import CerebrasAuthenticationError, CerebrasRefusedError
 from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
+from rollout_monitor.cerebras.status import ObservedStatus
 from rollout_monitor.events import (
     MAX_REQUEST_ID,
     REQUEST_ID_PATTERN,
@@ -325,32 +326,48 @@ def _text(value: Any, limit: int = 256) -> str | None:
     return text[:limit]
 
 
+def _new_record(
+    request: DeployRequested,
+    request_id: str,
+    status: ObservedStatus,
+    now: float,
+    **facts: Any,
+) -> DeploymentRecord:
+    """A deployment record for this request; ``facts`` are what Cerebras said of it."""
+    return DeploymentRecord(
+        model=request.model,
+        request_id=request_id,
+        requested_by=request.requested_by,
+        reason=request.reason,
+        status=status.value,
+        status_known=status.known,
+        last_observed_at=now,
+        last_progress_at=now,
+        terminal_at=now if status.terminal else None,
+        **facts,
+    )
+
+
 def _record_from_operation(
     operation: DeployOperation, request: DeployRequested, request_id: str, now: float
 ) -> DeploymentRecord:
     metadata = operation.response
-    status = metadata.status
-    return DeploymentRecord(
+    return _new_record(
+        request,
+        request_id,
+        metadata.status,
+        now,
         deployment_id=operation.name,
         endpoint_id=metadata.endpoint_id,
         org_name=metadata.org_name,
         model_arch_id=metadata.model_arch_id,
         version_id=metadata.version_id,
-        model=request.model,
         version_alias=request.version.version_alias,
-        request_id=request_id,
-        requested_by=request.requested_by,
-        reason=request.reason,
         submitted_at=now,
-        status=status.value,
-        status_known=status.known,
         updated_replicas=metadata.updated_replicas,
         total_replicas=metadata.total_replicas,
         max_unavailable=metadata.max_unavailable,
         error_message=metadata.error_message,
-        last_observed_at=now,
-        last_progress_at=now,
-        terminal_at=now if status.terminal else None,
         api_response=operation.to_json_dict(),
     )
 
@@ -363,26 +380,20 @@ def _record_from_listing(
     now: float,
 ) -> DeploymentRecord:
     version = request.version
-    status = found.status
-    return DeploymentRecord(
+    return _new_record(
+        request,
+        request_id,
+        found.status,
+        now,
         deployment_id=found.id,
         endpoint_id=endpoint.name,
         org_name=endpoint.managing_org_name,
         model_arch_id=endpoint.model_arch_id,
         version_id=int(version.version) if version.version.isdigit() else version.version,
-        model=request.model,
         version_alias=found.version_alias or version.version_alias,
-        request_id=request_id,
-        requested_by=request.requested_by,
-        reason=request.reason,
         submitted_at=float(found.created),
-        status=status.value,
-        status_known=status.known,
         updated_replicas=found.updated_replicas,
         total_replicas=found.total_replicas,
         error_message=found.error_message,
-        last_observed_at=now,
-        last_progress_at=now,
-        terminal_at=now if status.terminal else None,
         api_response={"adopted_from_endpoint_status": found.to_json_dict()},
     )

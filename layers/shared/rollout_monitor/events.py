@@ -35,6 +35,14 @@ MAX_REQUESTED_BY = 256
 MAX_REASON = 1024
 
 
+def _facts(record: DeploymentRecord, *names: str) -> dict[str, object]:
+    """The fields every deployment event copies from its record, and ``names`` besides."""
+    return record.model_dump(include=_DEPLOYMENT_FACTS | set(names))
+
+
+_DEPLOYMENT_FACTS = {"deployment_id", "endpoint_id", "model", "version_id", "requested_by"}
+
+
 class DetailType(StrEnum):
     DEPLOY_REQUESTED = "Deploy Requested"
     DEPLOYMENT_SUBMITTED = "Deployment Submitted"
@@ -90,8 +98,8 @@ class OutboundDetail(BaseModel):
     event_id: str
 
 
-class DeploymentSubmitted(OutboundDetail):
-    detail_type: ClassVar[DetailType] = DetailType.DEPLOYMENT_SUBMITTED
+class _AboutDeployment(OutboundDetail):
+    """What every event about one recorded deployment says of it first."""
 
     deployment_id: str
     endpoint_id: str
@@ -99,6 +107,11 @@ class DeploymentSubmitted(OutboundDetail):
     org_name: str
     model_arch_id: str
     version_id: int | str
+
+
+class DeploymentSubmitted(_AboutDeployment):
+    detail_type: ClassVar[DetailType] = DetailType.DEPLOYMENT_SUBMITTED
+
     request_id: str
     requested_by: str | None
     reason: str | None
@@ -113,18 +126,9 @@ class DeploymentSubmitted(OutboundDetail):
     def of(cls, record: DeploymentRecord, *, adopted: bool) -> DeploymentSubmitted:
         return cls(
             event_id=f"{record.deployment_id}:submitted",
-            deployment_id=record.deployment_id,
-            endpoint_id=record.endpoint_id,
-            model=record.model,
-            org_name=record.org_name,
-            model_arch_id=record.model_arch_id,
-            version_id=record.version_id,
-            request_id=record.request_id,
-            requested_by=record.requested_by,
-            reason=record.reason,
             rollout_status=record.status,
-            submitted_at=record.submitted_at,
             adopted=adopted,
+            **_facts(record, "org_name", "model_arch_id", "request_id", "reason", "submitted_at"),
         )
 
 
@@ -193,15 +197,9 @@ OUTCOMES = {
 }
 
 
-class RolloutStatusChanged(OutboundDetail):
+class RolloutStatusChanged(_AboutDeployment):
     detail_type: ClassVar[DetailType] = DetailType.ROLLOUT_STATUS_CHANGED
 
-    deployment_id: str
-    endpoint_id: str
-    model: str
-    org_name: str
-    model_arch_id: str
-    version_id: int | str
     previous_status: str
     rollout_status: str
     terminal: bool
@@ -224,26 +222,24 @@ class RolloutStatusChanged(OutboundDetail):
         """``record`` as it is after the change (sequence already moved)."""
         return cls(
             event_id=f"{record.deployment_id}:{record.sequence}",
-            deployment_id=record.deployment_id,
-            endpoint_id=record.endpoint_id,
-            model=record.model,
-            org_name=record.org_name,
-            model_arch_id=record.model_arch_id,
-            version_id=record.version_id,
             previous_status=previous_status,
             rollout_status=record.status,
             terminal=record.terminal,
             outcome=OUTCOMES.get(record.status) if record.terminal else None,
-            error_message=record.error_message,
-            updated_replicas=record.updated_replicas,
-            total_replicas=record.total_replicas,
             observed_at=observed_at,
-            submitted_at=record.submitted_at,
             seconds_since_submission=round(observed_at - record.submitted_at, 3),
-            requested_by=record.requested_by,
-            reason=record.reason,
-            request_id=record.request_id,
-            sequence=record.sequence,
+            **_facts(
+                record,
+                "org_name",
+                "model_arch_id",
+                "error_message",
+                "updated_replicas",
+                "total_replicas",
+                "submitted_at",
+                "reason",
+                "request_id",
+                "sequence",
+            ),
         )
 
 
@@ -271,19 +267,13 @@ class RolloutStalled(OutboundDetail):
         """``record`` as it is after the stall was counted (episode already moved)."""
         return cls(
             event_id=f"{record.deployment_id}:stall:{record.stall_episode}",
-            deployment_id=record.deployment_id,
-            endpoint_id=record.endpoint_id,
-            model=record.model,
-            version_id=record.version_id,
             rollout_status=record.status,
             listed_by_endpoint=record.listed is not False,
             stalled_for_seconds=round(stalled_for, 3),
             stall_after_seconds=deadline,
-            last_progress_at=record.last_progress_at,
-            submitted_at=record.submitted_at,
-            requested_by=record.requested_by,
             episode=record.stall_episode,
             observed_at=observed_at,
+            **_facts(record, "last_progress_at", "submitted_at"),
         )
 
 

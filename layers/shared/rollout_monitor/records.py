@@ -87,16 +87,25 @@ class HistoryEntry(BaseModel):
     error_message: str | None = None
 
     @classmethod
-    def first(cls, record: DeploymentRecord) -> HistoryEntry:
+    def of(
+        cls, record: DeploymentRecord, *, previous_status: str | None, observed_at: float
+    ) -> HistoryEntry:
+        """``record`` as it is after the change (sequence already moved)."""
         return cls(
-            deployment_id=record.deployment_id,
-            sequence=0,
-            status=record.status,
-            observed_at=record.submitted_at,
-            updated_replicas=record.updated_replicas,
-            total_replicas=record.total_replicas,
-            error_message=record.error_message,
+            previous_status=previous_status,
+            observed_at=observed_at,
+            **record.model_dump(include=_HISTORY_FACTS),
         )
+
+
+_HISTORY_FACTS = {
+    "deployment_id",
+    "sequence",
+    "status",
+    "updated_replicas",
+    "total_replicas",
+    "error_message",
+}
 
 
 class RequestState(StrEnum):

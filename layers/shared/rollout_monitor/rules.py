@@ -93,16 +93,7 @@ def _observed(
         "terminal_at": now if status.terminal else None,
     }
     after = after.model_copy(update=changes)
-    entry = HistoryEntry(
-        deployment_id=record.deployment_id,
-        sequence=after.sequence,
-        previous_status=record.status,
-        status=after.status,
-        observed_at=now,
-        updated_replicas=after.updated_replicas,
-        total_replicas=after.total_replicas,
-        error_message=after.error_message,
-    )
+    entry = HistoryEntry.of(after, previous_status=record.status, observed_at=now)
     event = RolloutStatusChanged.of(after, previous_status=record.status, observed_at=now)
     return Decision(after, entry, (event,), warn)
 

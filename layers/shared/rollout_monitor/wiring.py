@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import boto3
 
-from rollout_monitor.alerts import AlertService, Links
+from rollout_monitor.alerts import AlertService
 from rollout_monitor.bus import EventPublisher
 from rollout_monitor.cerebras.credentials import CerebrasSettings, build_async_client, build_client
 from rollout_monitor.config import AlertSettings, DeploySettings, PollerSettings, StoreSettings
 from rollout_monitor.deploy import DeployService
+from rollout_monitor.messages import Links
 from rollout_monitor.notifier import SnsNotifier
 from rollout_monitor.poller import CycleReport, Poller
 from rollout_monitor.ports import Publisher

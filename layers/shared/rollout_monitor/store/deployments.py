@@ -143,6 +143,7 @@ class DynamoDeployments:
             if not record.terminal
             else {"Delete": {"TableName": table, "Key": endpoint_key(record.endpoint_id)}}
         )
+        first = HistoryEntry.of(record, previous_status=None, observed_at=record.submitted_at)
         # The record's own outbox stays empty: the request's outbox announces the submission.
         stored = record.model_copy(update={"pending_events": [], "outbox_lease_until": 0.0})
         items: list[TransactWriteItemTypeDef] = [
@@ -156,9 +157,7 @@ class DynamoDeployments:
             {
                 "Put": {
                     "TableName": table,
-                    "Item": self._history_item(
-                        HistoryEntry.first(record), terminal=record.terminal
-                    ),
+                    "Item": self._history_item(first, terminal=record.terminal),
                 }
             },
             finish_request,

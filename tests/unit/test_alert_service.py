@@ -1,0 +1,187 @@
+"""AlertService's decisions, every outcome, over in-memory fakes of the store Protocols."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rollout_monitor.alerts import AlertInProgressError, AlertService
+from rollout_monitor.events import (
+    DeploymentRejected,
+    DetailType,
+    RejectionReason,
+    RolloutStalled,
+    RolloutStatusChanged,
+)
+from rollout_monitor.messages import Links
+from tests.fakes import FakeClaims, FakeEndpoints, FakeTopic
+
+NOW = 1_767_225_600.0
+LINKS = Links("us-east-1", ("/aws/lambda/poller",), "https://console.example/{endpoint_id}")
+
+
+def changed(
+    deployment_id: str, status: str, outcome: str | None, at: float = NOW
+) -> dict[str, Any]:
+    return RolloutStatusChanged(
+        event_id=f"{deployment_id}:2",
+        deployment_id=deployment_id,
+        endpoint_id="e-1",
+        model="orgs/o/models/a/versions/1",
+        org_name="o",
+        model_arch_id="a",
+        version_id=1,
+        previous_status="in_progress",
+        rollout_status=status,
+        terminal=outcome is not None,
+        outcome=outcome,  # type: ignore[arg-type]
+        error_message="boom" if outcome == "failed" else None,
+        updated_replicas=1,
+        total_replicas=4,
+        observed_at=at,
+        submitted_at=at - 100,
+        seconds_since_submission=100.0,
+        requested_by="ci",
+        reason=None,
+        request_id="r",
+        sequence=2,
+    ).model_dump(mode="json")
+
+
+def stalled(episode: int = 1) -> dict[str, Any]:
+    return RolloutStalled(
+        event_id=f"d-1:stall:{episode}",
+        deployment_id="d-1",
+        endpoint_id="e-1",
+        model="orgs/o/models/a/versions/1",
+        version_id=1,
+        rollout_status="in_progress",
+        listed_by_endpoint=True,
+        stalled_for_seconds=700.0,
+        stall_after_seconds=600.0,
+        last_progress_at=NOW - 700,
+        submitted_at=NOW - 800,
+        requested_by=None,
+        episode=episode,
+        observed_at=NOW,
+    ).model_dump(mode="json")
+
+
+def rejected() -> dict[str, Any]:
+    return DeploymentRejected.of(
+        "r-1",
+        RejectionReason.ENDPOINT_BUSY,
+        "busy",
+        rejected_at=NOW,
+        endpoint_id="e-1",
+        model=None,
+        requested_by=None,
+    ).model_dump(mode="json")
+
+
+class Harness:
+    def __init__(self, statuses: frozenset[str] = frozenset({"error", "rolled_back"})) -> None:
+        self.claims, self.endpoints, self.topic = FakeClaims(), FakeEndpoints(), FakeTopic()
+        self.now = NOW
+        self.service = AlertService(
+            claims=self.claims,
+            outcomes=self.endpoints,
+            sender=self.topic,
+            alert_statuses=statuses,
+            links=LINKS,
+            now=lambda: self.now,
+            sleep=self.advance,
+            busy_wait_seconds=1,
+        )
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def kinds(self) -> list[str]:
+        return [n.document["kind"] for n in self.topic.sent]
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_a_failure_alerts_once_however_often_it_is_delivered(h: Harness) -> None:
+    first = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    again = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    assert (first.sent, again.skipped) == (["d-1:error"], ["d-1:error"])
+    assert h.kinds() == ["rollout_failed"]
+    assert h.topic.sent[0].attributes["severity"] == "critical"
+
+
+def test_a_status_not_listed_sends_nothing_but_is_remembered(h: Harness) -> None:
+    result = h.service.handle(
+        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled")
+    )
+    assert (result.sent, h.topic.sent) == ([], [])
+    assert h.endpoints.last_outcome("e-1") is None  # a cancel is neither failure nor success
+
+
+def test_a_listed_cancelled_status_alerts() -> None:
+    h = Harness(frozenset({"error", "cancelled"}))
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled"))
+    assert h.kinds() == ["rollout_failed"]
+
+
+def test_a_success_after_a_failure_sends_one_recovery(h: Harness) -> None:
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    ok = changed("d-2", "done", "succeeded", NOW + 10)
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    h.service.handle(
+        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-3", "done", "succeeded", NOW + 20)
+    )
+    assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
+    assert h.topic.sent[1].document["failed_deployment_id"] == "d-1"
+
+
+def test_a_success_with_no_failure_before_sends_nothing(h: Harness) -> None:
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "done", "succeeded"))
+    assert h.topic.sent == []
+    outcome = h.endpoints.last_outcome("e-1")
+    assert outcome is not None
+    assert outcome.outcome == "succeeded"
+
+
+def test_each_stall_episode_alerts_once(h: Harness) -> None:
+    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(1))
+    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(1))
+    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(2))
+    assert h.kinds() == ["rollout_stalled", "rollout_stalled"]
+
+
+def test_a_rejection_alerts_once(h: Harness) -> None:
+    h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    assert h.kinds() == ["deploy_rejected"]
+
+
+def test_an_event_with_no_alert_is_skipped(h: Harness) -> None:
+    result = h.service.handle("Deployment Submitted", {"anything": 1})
+    assert (result.sent, result.skipped, h.topic.sent) == ([], [], [])
+
+
+def test_sns_down_releases_the_claim_so_the_retry_sends(h: Harness) -> None:
+    h.topic.failures = 1
+    with pytest.raises(RuntimeError):
+        h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    assert h.claims.states == {}
+    assert h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
+
+
+def test_a_claim_held_by_another_delivery_fails_this_one_for_a_retry(h: Harness) -> None:
+    h.claims.claim("rejected:r-1", NOW, 60)
+    with pytest.raises(AlertInProgressError):
+        h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    assert h.topic.sent == []
+
+
+def test_a_claim_whose_holder_died_is_taken_after_its_lease(h: Harness) -> None:
+    h.claims.claim("rejected:r-1", NOW - 61, 60)
+    assert h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
