@@ -59,6 +59,9 @@ template-check: setup $(SAM)
 	    || { echo "layers/shared/requirements.txt is stale: run make layer-requirements" >&2; exit 1; }
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region us-east-1
+	$(SAM) local generate-event cloudwatch scheduled-event | diff -u events/sam-scheduled-event.json - \
+	    || { echo "events/sam-scheduled-event.json is not SAM CLI's sample: regenerate it with" \
+	        "$(SAM) local generate-event cloudwatch scheduled-event > events/sam-scheduled-event.json" >&2; exit 1; }
 	$(SAM) build --region us-east-1 --build-dir .aws-sam/build --cached --parallel
 
 unit: setup
