@@ -18,11 +18,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM := .tools/sam/bin/sam
 
-.PHONY: help setup test lint types template-check unit demo bench layer-requirements clean
+.PHONY: help setup test lint types template-check unit demo deploy bench layer-requirements clean
 
 help:
 	@echo "make test   set up, then lint, types, template checks and the whole test suite"
 	@echo "make demo   set up, then play the monitor's story on the local stack"
+	@echo "make deploy sam build, then sam deploy (--guided the first time) with your AWS credentials"
 	@echo "make bench  benchmarks (not part of the suite)"
 
 $(UV):
@@ -71,6 +72,20 @@ test: lint types template-check unit
 
 demo: setup
 	$(BIN)/rollout-monitor local
+
+# The first deploy is guided: while samconfig.toml has no parameter_overrides, `sam deploy
+# --guided` asks for the parameters (CerebrasApiKeySecretArn has no default) and the region, and
+# saves them there; every later run deploys with them. Credentials and region are checked
+# locally first, so a machine without them stops with one line, not a traceback.
+deploy: setup $(SAM)
+	$(SAM) build
+	@$(BIN)/python -m rollout_monitor_local.preflight
+	@if grep -Eq '^[[:space:]]*parameter_overrides[[:space:]]*=' samconfig.toml; then \
+	    echo "$(SAM) deploy"; $(SAM) deploy; \
+	else \
+	    echo "$(SAM) deploy --guided  (first deploy: your answers are saved to samconfig.toml)"; \
+	    $(SAM) deploy --guided; \
+	fi
 
 bench: setup
 	$(BIN)/python -m benchmarks
