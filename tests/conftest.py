@@ -14,7 +14,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from pydantic import SecretStr
 
-from rollout_monitor.cerebras import AsyncCerebrasClient, CerebrasClient, RetryPolicy
+from rollout_monitor.cerebras.client import AsyncCerebrasClient, CerebrasClient, RetryPolicy
 from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.server import serve
 from rollout_monitor_local.simulator import DEFAULT_KEY, DEPLOYMENT_ROUTE, Simulator

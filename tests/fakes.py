@@ -19,6 +19,7 @@ from rollout_monitor.records import (
     HistoryEntry,
     LastOutcome,
     RequestClaim,
+    RequestContent,
     RequestState,
 )
 from rollout_monitor.store import StoreError
@@ -29,26 +30,43 @@ class FakeRequests:
     items: dict[str, RequestClaim] = field(default_factory=dict)
 
     def claim(
-        self, request_id: str, endpoint_id: str, model: str, now: float, lease_seconds: float
+        self, request_id: str, content: RequestContent, now: float, lease_seconds: float
     ) -> tuple[bool, RequestClaim]:
         claim = RequestClaim(
             request_id=request_id,
             state=RequestState.IN_PROGRESS,
             claimed_at=now,
             lease_until=now + lease_seconds,
+            fingerprint=content.fingerprint,
+            **content.model_dump(),
         )
         old = self.items.get(request_id)
         if old is None:
             claim = claim.model_copy(update={"first_claimed_at": now})
-        elif old.state == RequestState.INTERRUPTED or (
-            old.state == RequestState.IN_PROGRESS and old.lease_until < now
+        elif old.fingerprint == content.fingerprint and (
+            old.state == RequestState.INTERRUPTED
+            or (old.state == RequestState.IN_PROGRESS and old.lease_until < now)
         ):
-            first = old.first_claimed_at or old.claimed_at
-            claim = claim.model_copy(update={"first_claimed_at": first, "taken_over": True})
+            carried = {
+                "first_claimed_at": old.first_claimed_at or old.claimed_at,
+                "sent_at": old.sent_at,
+                "known_before": old.known_before,
+                "taken_over": True,
+            }
+            claim = claim.model_copy(update=carried)
         else:
             return False, old
         self.items[request_id] = claim
         return True, claim
+
+    def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool:
+        old = self.items[claim.request_id]
+        if old.state != RequestState.IN_PROGRESS or old.claimed_at != claim.claimed_at:
+            return False
+        self.items[claim.request_id] = old.model_copy(
+            update={"sent_at": sent_at, "known_before": list(known_before)}
+        )
+        return True
 
     def get(self, request_id: str) -> RequestClaim | None:
         return self.items.get(request_id)
@@ -234,5 +252,17 @@ class FakeCerebras:
 
     def get_endpoint(self, endpoint_id: str) -> EndpointStatus:
         self.calls.append(f"GET {endpoint_id}")
-        assert self.endpoint is not None
-        return self.endpoint
+        if self.endpoint is not None:
+            return self.endpoint
+        return EndpointStatus(
+            name=endpoint_id,
+            model_arch_id="llama-3.3-70b",
+            deployed_models=[],
+            managing_org_name="my-org",
+            created=0,
+            updated=0,
+        )
+
+    @property
+    def deploys(self) -> list[str]:
+        return [c for c in self.calls if c.startswith("deployModel")]

@@ -26,6 +26,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(
         event_id=envelope.id, source=envelope.source, detail_type=envelope.detail_type
     )
-    result = service().handle(envelope.detail, event_id=envelope.id)
+    result = service().handle(
+        envelope.detail,
+        event_id=envelope.id,
+        detail_type=envelope.detail_type,
+        source=envelope.source,
+    )
     metrics.add_metric(name=f"Deploy_{result.outcome}", unit="Count", value=1)
     return result.model_dump(mode="json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -14,8 +15,8 @@ from rollout_monitor.cerebras.errors import (
     CerebrasAuthenticationError,
     CerebrasBadRequestError,
     CerebrasConnectionError,
-    CerebrasMalformedResponseError,
     CerebrasNotFoundError,
+    CerebrasOutcomeUnknownError,
     CerebrasPermissionError,
     CerebrasRateLimitedError,
     CerebrasServerError,
@@ -64,7 +65,7 @@ def test_read_routes(client: CerebrasClient) -> None:
     [
         (FaultKind.UNAUTHORIZED, CerebrasAuthenticationError),
         (FaultKind.UNPROCESSABLE, CerebrasValidationError),
-        (FaultKind.MALFORMED, CerebrasMalformedResponseError),
+        (FaultKind.MALFORMED, CerebrasOutcomeUnknownError),
     ],
 )
 def test_permanent_faults_raise_their_typed_error_after_one_request(
@@ -72,6 +73,73 @@ def test_permanent_faults_raise_their_typed_error_after_one_request(
 ) -> None:
     simulator.inject(Fault(fault, times=10))
     with pytest.raises(error):
+        client.deploy_model(ENDPOINT, MODEL)
+    assert simulator.count() == 1
+
+
+@pytest.mark.parametrize(
+    "fault", [FaultKind.SERVER_ERROR, FaultKind.UNAVAILABLE, FaultKind.HANG, FaultKind.MALFORMED]
+)
+def test_deploy_model_is_never_retried_when_it_may_have_acted(
+    client: CerebrasClient, simulator: Simulator, fault: FaultKind
+) -> None:
+    simulator.inject(Fault(fault, times=10, seconds=1.5))
+    with pytest.raises(CerebrasOutcomeUnknownError):
+        client.deploy_model(ENDPOINT, MODEL)
+    assert simulator.count("POST") == 1
+
+
+def test_deploy_model_is_retried_on_429(client: CerebrasClient, simulator: Simulator) -> None:
+    simulator.inject(Fault(FaultKind.RATE_LIMIT, times=2, seconds=0))
+    assert client.deploy_model(ENDPOINT, MODEL).name
+    assert simulator.count("POST") == 3
+
+
+def test_deploy_model_is_retried_when_the_connection_was_never_made() -> None:
+    attempts = 0
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        nonlocal attempts
+        attempts += 1
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = CerebrasClient(
+        SecretStr("k"),
+        base_url="http://cerebras",
+        retry=FAST_RETRY,
+        transport=httpx.MockTransport(refuse),
+    )
+    with pytest.raises(CerebrasConnectionError) as caught:
+        client.deploy_model(ENDPOINT, MODEL)
+    assert caught.value.sent is False
+    assert attempts == FAST_RETRY.max_attempts
+
+
+def test_a_rotated_key_is_read_afresh_and_the_call_sent_once_more(
+    simulator_url: str, simulator: Simulator
+) -> None:
+    keys = {"cached": "old-key", "fresh": "sim-management-key"}
+    reads: list[bool] = []
+
+    def source(*, fresh: bool = False) -> SecretStr:
+        reads.append(fresh)
+        return SecretStr(keys["fresh" if fresh else "cached"])
+
+    client = CerebrasClient(source, base_url=simulator_url, retry=FAST_RETRY)
+    assert client.deploy_model(ENDPOINT, MODEL).name
+    assert reads == [False, True]
+    assert [r.authorization for r in simulator.requests] == [
+        "Bearer old-key",
+        "Bearer sim-management-key",
+    ]
+    assert simulator.count("POST") == 2  # the first was refused: it did not act
+
+
+def test_an_unchanged_key_that_is_refused_is_not_sent_again(
+    simulator_url: str, simulator: Simulator
+) -> None:
+    client = CerebrasClient(SecretStr("wrong"), base_url=simulator_url, retry=FAST_RETRY)
+    with pytest.raises(CerebrasAuthenticationError):
         client.deploy_model(ENDPOINT, MODEL)
     assert simulator.count() == 1
 
@@ -185,7 +253,8 @@ def test_rate_limit_honours_retry_after(
     assert client.get_endpoint(ENDPOINT).name == ENDPOINT
     assert time.monotonic() - started >= 0.3
     assert simulator.count() == 2
-    (record,) = [r for r in caplog.records if r.getMessage() == "retrying Cerebras request"]
+    retries = {id(r): r for r in caplog.records if r.getMessage() == "retrying Cerebras request"}
+    (record,) = retries.values()  # the same record, whether or not the package propagates
     assert record.wait_seconds == 0.3  # type: ignore[attr-defined]
     assert record.error == "CerebrasRateLimitedError"  # type: ignore[attr-defined]
 
@@ -273,14 +342,19 @@ async def test_async_client_shares_the_behaviour(
     async_client: AsyncCerebrasClient, simulator: Simulator
 ) -> None:
     simulator.inject(Fault(FaultKind.SERVER_ERROR, times=1))
+    with pytest.raises(CerebrasOutcomeUnknownError):  # a POST that may have acted: not resent
+        await async_client.deploy_model(ENDPOINT, MODEL)
+    assert simulator.count() == 1
     operation = await async_client.deploy_model(ENDPOINT, MODEL)
     assert simulator.count() == 2
-    status = await async_client.get_endpoint(ENDPOINT)
+    simulator.inject(Fault(FaultKind.SERVER_ERROR, times=1))
+    status = await async_client.get_endpoint(ENDPOINT)  # a read is retried
     assert status.find(operation.name) is not None
+    assert simulator.count() == 4
     simulator.inject(Fault(FaultKind.UNAUTHORIZED))
     with pytest.raises(CerebrasAuthenticationError):
         await async_client.get_endpoint(ENDPOINT)
-    assert simulator.count() == 4
+    assert simulator.count() == 5
 
 
 async def test_async_client_bounds_a_hung_response_in_process(

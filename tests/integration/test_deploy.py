@@ -241,7 +241,7 @@ def test_busy_endpoint_is_rejected_naming_the_deployment_and_force_deploys(world
 def test_cerebras_refusals_become_rejections(
     world: World, fault: FaultKind, reason: str, status: int, monitor_logs: pytest.LogCaptureFixture
 ) -> None:
-    world.simulator.inject(Fault(fault))
+    world.simulator.inject(Fault(fault, path_contains="deployModel"))
     world.put(request())
     world.router.settle()  # the rejection reaches the alert function too
     (rejected,) = world.emitted("Deployment Rejected")
@@ -250,7 +250,7 @@ def test_cerebras_refusals_become_rejections(
     assert world.router.failures == []
     assert world.simulator.count("POST") == 1
     # The key the function sent is nowhere in what it logged, emitted or alerted.
-    assert world.simulator.requests[0].authorization == "Bearer sim-management-key"
+    assert world.simulator.requests[-1].authorization == "Bearer sim-management-key"
     (alert,) = world.alerts()
     logged = [f"{r.getMessage()} {r.__dict__}" for r in monitor_logs.records]
     assert any("deploy request rejected" in line for line in logged)

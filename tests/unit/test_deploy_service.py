@@ -13,9 +13,9 @@ from rollout_monitor.cerebras.errors import (
     CerebrasValidationError,
 )
 from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
-from rollout_monitor.deploy import DeployService, RequestInProgressError
-from rollout_monitor.events import DeploymentRejected, DeploymentSubmitted
-from rollout_monitor.records import RequestState
+from rollout_monitor.deploy import DeployOutcomeUnknownError, DeployService, RequestInProgressError
+from rollout_monitor.events import DeploymentRejected, DeploymentSubmitted, RolloutStatusChanged
+from rollout_monitor.records import RequestContent, RequestState
 from tests.fakes import FakeBus, FakeCerebras, FakeDeployments, FakeEndpoints, FakeRequests
 
 ENDPOINT = "my-org-llama-3.3-70b"
@@ -90,7 +90,7 @@ def test_a_valid_request_is_deployed_recorded_and_announced_once(h: Harness) -> 
     h.cerebras.operations = [operation()]
     result = h.handle()
     assert (result.outcome, result.deployment_id, result.duplicate) == ("submitted", "d-1", False)
-    assert h.cerebras.calls == [f"deployModel {ENDPOINT} {MODEL}"]
+    assert h.cerebras.calls == [f"GET {ENDPOINT}", f"deployModel {ENDPOINT} {MODEL}"]
     (event,) = h.bus.published
     assert isinstance(event, DeploymentSubmitted)
     assert (event.event_id, event.adopted) == ("d-1:submitted", False)
@@ -107,6 +107,7 @@ def test_an_invalid_request_is_rejected_without_a_call(h: Harness) -> None:
     (event,) = h.bus.published
     assert isinstance(event, DeploymentRejected)
     assert "endpoint_id" in event.message
+    assert "r-1" not in h.requests.items  # an invalid request claims nothing
 
 
 def test_a_busy_endpoint_is_rejected_naming_the_holder(h: Harness) -> None:
@@ -117,7 +118,7 @@ def test_a_busy_endpoint_is_rejected_naming_the_holder(h: Harness) -> None:
     rejection = h.bus.published[-1]
     assert isinstance(rejection, DeploymentRejected)
     assert rejection.blocking_deployment_id == "d-1"
-    assert len(h.cerebras.calls) == 1
+    assert len(h.cerebras.deploys) == 1
 
 
 def test_force_deploys_over_a_busy_endpoint(h: Harness) -> None:
@@ -163,7 +164,7 @@ def test_a_duplicate_returns_the_first_result_without_a_call(h: Harness) -> None
     h.handle()
     again = h.handle()
     assert (again.outcome, again.deployment_id, again.duplicate) == ("submitted", "d-1", True)
-    assert len(h.cerebras.calls) == 1
+    assert len(h.cerebras.deploys) == 1
     assert len(h.bus.published) == 1
 
 
@@ -176,7 +177,7 @@ def test_a_duplicate_of_a_rejection_is_the_rejection(h: Harness) -> None:
 
 
 def test_a_duplicate_waits_while_the_first_is_still_at_work_then_gives_up(h: Harness) -> None:
-    h.requests.claim("r-1", ENDPOINT, MODEL, NOW, 60)  # another delivery holds it
+    h.requests.claim("r-1", CONTENT, NOW, 60)  # another delivery holds it
     with pytest.raises(RequestInProgressError):
         h.handle()
     assert h.clock.now >= NOW + 5  # it waited its duplicate_wait_seconds
@@ -213,8 +214,12 @@ def test_a_leased_outbox_is_left_to_its_writer_until_the_lease_lapses(h: Harness
     assert [e.event_id for e in h.bus.published] == ["d-1:submitted"]
 
 
+CONTENT = RequestContent(endpoint_id=ENDPOINT, model=MODEL)
+
+
 def test_a_taken_over_request_adopts_the_deployment_instead_of_deploying(h: Harness) -> None:
-    h.requests.claim("r-1", ENDPOINT, MODEL, NOW, 60)
+    _, claim = h.requests.claim("r-1", CONTENT, NOW, 60)
+    h.requests.mark_sent(claim, NOW, [])
     h.requests.interrupt("r-1", NOW)  # the first delivery died after deployModel
     h.cerebras.endpoint = EndpointStatus.model_validate(
         {
@@ -236,9 +241,9 @@ def test_a_taken_over_request_adopts_the_deployment_instead_of_deploying(h: Harn
     assert event.adopted
 
 
-def test_a_taken_over_request_with_nothing_to_adopt_deploys(h: Harness) -> None:
-    h.requests.claim("r-1", ENDPOINT, MODEL, NOW, 60)
-    h.requests.interrupt("r-1", NOW)
+def test_a_taken_over_request_that_never_sent_deploys(h: Harness) -> None:
+    h.requests.claim("r-1", CONTENT, NOW, 60)
+    h.requests.interrupt("r-1", NOW)  # died before deployModel was sent
     h.cerebras.endpoint = EndpointStatus.model_validate(
         {
             "name": ENDPOINT,
@@ -252,3 +257,50 @@ def test_a_taken_over_request_with_nothing_to_adopt_deploys(h: Harness) -> None:
     h.cerebras.operations = [operation()]
     assert h.handle().deployment_id == "d-1"
     assert h.cerebras.calls == [f"GET {ENDPOINT}", f"deployModel {ENDPOINT} {MODEL}"]
+
+
+def test_a_taken_over_request_that_sent_waits_until_absence_is_proven(h: Harness) -> None:
+    _, claim = h.requests.claim("r-1", CONTENT, NOW, 60)
+    h.requests.mark_sent(claim, NOW, [])
+    h.requests.interrupt("r-1", NOW)
+    h.cerebras.operations = [operation()]
+    with pytest.raises(DeployOutcomeUnknownError):
+        h.handle()  # nothing listed yet, and it could still appear: never sent blind
+    assert h.cerebras.deploys == []
+    h.clock.now += 61  # a listing read now would show it: it was never made
+    assert h.handle().deployment_id == "d-1"
+    assert len(h.cerebras.deploys) == 1
+
+
+def test_a_different_request_with_the_same_id_is_a_conflict(h: Harness) -> None:
+    h.cerebras.operations = [operation()]
+    h.handle()
+    result = h.handle(endpoint_id="my-org-qwen-3-32b")
+    assert (result.outcome, result.reason) == ("rejected", "request_id_conflict")
+    rejection = h.bus.published[-1]
+    assert isinstance(rejection, DeploymentRejected)
+    assert "differ in endpoint_id" in rejection.message
+    assert "endpoint_id=my-org-llama-3.3-70b" in rejection.message
+    assert len(h.cerebras.deploys) == 1
+    assert h.requests.items["r-1"].state == RequestState.SUBMITTED  # the first stands
+
+
+def test_an_invalid_request_leaves_its_id_to_a_valid_one(h: Harness) -> None:
+    h.cerebras.operations = [operation()]
+    assert h.handle(force="yes").reason == "invalid_request"
+    assert h.handle().outcome == "submitted"
+
+
+def test_a_deployment_over_at_once_announces_its_status(h: Harness) -> None:
+    h.cerebras.operations = [operation(status="error")]
+    h.handle()
+    submitted, changed = h.bus.published
+    assert isinstance(submitted, DeploymentSubmitted)
+    assert isinstance(changed, RolloutStatusChanged)
+    assert (changed.event_id, changed.previous_status, changed.rollout_status) == (
+        "d-1:0",
+        None,
+        "error",
+    )
+    assert changed.outcome == "failed"
+    assert ENDPOINT not in h.endpoints.holds

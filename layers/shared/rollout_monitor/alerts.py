@@ -75,7 +75,7 @@ class AlertService:
             )
         elif detail_type == DetailType.DEPLOYMENT_REJECTED:
             rejected = DeploymentRejected.model_validate(detail)
-            self._send(f"rejected:{rejected.request_id}", rejection_alert(rejected), result)
+            self._send(rejected.event_id, rejection_alert(rejected), result)
         else:  # not an event any rule routes here (a test sample, a hand-made event)
             logger.warning(
                 "no alert is defined for this event: skipped", extra={"detail_type": detail_type}

@@ -20,6 +20,11 @@ class StoreSettings(BaseSettings):
 
 class DeploySettings(StoreSettings):
     request_lease_seconds: float = Field(default=60.0, gt=0)
+    # After deployModel failed ambiguously (docs/decisions.md, "deployModel is never sent blind")
+    reconcile_skew_seconds: float = Field(default=600.0, ge=0)
+    reconcile_wait_seconds: float = Field(default=25.0, ge=0)
+    reconcile_poll_seconds: float = Field(default=5.0, gt=0)
+    reconcile_listing_delay_seconds: float = Field(default=60.0, ge=0)
 
 
 class PollerSettings(StoreSettings):

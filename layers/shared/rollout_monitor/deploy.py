@@ -1,14 +1,17 @@
 """The deploy path: a ``Deploy Requested`` detail becomes one Cerebras deployment, once.
 
-Exactly once rests on three conditional writes (see ``docs/decisions.md``):
+Exactly once rests on conditional writes and one rule (see ``docs/decisions.md``):
 
-1. the request is claimed by ``request_id``: a duplicate delivery finds the claim and returns
-   the first result (waiting briefly while the first delivery is still at work);
+1. the request is claimed by ``request_id`` with its content's fingerprint: a duplicate
+   delivery finds the claim and returns the first result; the same id with other content is
+   rejected (``request_id_conflict``); an invalid request claims nothing;
 2. the endpoint is held by one request at a time: another is rejected as ``endpoint_busy``
    unless ``force``;
-3. the record, its history, the request's result and the endpoint's holder are written in one
-   transaction. A delivery that takes over an interrupted claim first looks for the deployment
-   on the endpoint (reconcile) and adopts it instead of deploying again.
+3. ``deployModel`` is never sent blind: the claim notes when it is sent, and after any
+   unknown outcome (:mod:`rollout_monitor.reconcile`) the deployment is found and adopted, or
+   the invocation fails for a retry that looks again;
+4. the record, its history, the request's result and the endpoint's holder are written in one
+   transaction; the events go out through the request's leased outbox, the poller's rule.
 
 Permanent refusals become ``Deployment Rejected``; transient failures propagate, so Lambda
 retries the event and its dead-letter queue keeps it if they all fail.
@@ -17,43 +20,57 @@ retries the event and its dead-letter queue keeps it if they all fail.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rollout_monitor.cerebras.errors import CerebrasAuthenticationError, CerebrasRefusedError
-from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
-from rollout_monitor.cerebras.status import ObservedStatus
+from rollout_monitor.cerebras.errors import (
+    CerebrasOutcomeUnknownError,
+    CerebrasRefusedError,
+)
 from rollout_monitor.events import (
-    MAX_REQUEST_ID,
-    REQUEST_ID_PATTERN,
     DeploymentRejected,
     DeploymentSubmitted,
     DeployRequested,
+    DetailType,
     OutboundDetail,
     RejectionReason,
+    RolloutStatusChanged,
     dump_pending,
     load_pending,
 )
 from rollout_monitor.ports import DeployApi, EndpointHolds, Publisher, Requests, Submissions
+from rollout_monitor.reconcile import ReconcilePolicy, Reconciler, record_from_operation
 from rollout_monitor.records import (
     OUTBOX_LEASE_SECONDS,
     DeploymentRecord,
     RequestClaim,
+    RequestContent,
     RequestState,
+)
+from rollout_monitor.rejections import (
+    conflict,
+    envelope_problem,
+    invalid,
+    problems,
+    refusal,
+    rejection,
+    request_id_of,
 )
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_SKEW_SECONDS = 120.0
-
 
 class RequestInProgressError(Exception):
     """Another delivery of the same request is still at work: retry later."""
+
+
+class DeployOutcomeUnknownError(Exception):
+    """deployModel may have acted and its deployment is not listed yet: retry later, which
+    looks again before it may ever send."""
 
 
 class DeployResult(BaseModel):
@@ -80,18 +97,36 @@ class DeployService:
     lease_seconds: float = 60.0
     duplicate_wait_seconds: float = 10.0
     duplicate_poll_seconds: float = 0.2
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
 
-    def handle(self, detail: Mapping[str, Any], event_id: str) -> DeployResult:
-        """Decide one ``Deploy Requested`` detail; ``event_id`` is the EventBridge event id."""
-        request_id = _request_id(detail, event_id)
+    @property
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.cerebras, self.deployments, self.now, self.sleep, self.reconcile)
+
+    def handle(
+        self,
+        detail: Any,
+        event_id: str,
+        *,
+        detail_type: str = DetailType.DEPLOY_REQUESTED.value,
+        source: str = "",
+    ) -> DeployResult:
+        """Decide one delivery; ``event_id`` is the EventBridge event id."""
+        request_id = request_id_of(detail, event_id)
+        problem = envelope_problem(detail, detail_type, source)
+        if problem is not None:
+            return self._reject_invalid(request_id, detail, problem)
         try:
             request = DeployRequested.model_validate(detail)
         except ValidationError as exc:
-            return self._reject_invalid(request_id, detail, exc)
-        owned, claim = self.requests.claim(
-            request_id, request.endpoint_id, request.model, self.now(), self.lease_seconds
+            return self._reject_invalid(request_id, detail, problems(exc))
+        content = RequestContent(
+            endpoint_id=request.endpoint_id, model=request.model, force=request.force
         )
+        owned, claim = self.requests.claim(request_id, content, self.now(), self.lease_seconds)
         if not owned:
+            if claim.fingerprint not in (None, content.fingerprint):
+                return self._conflict(request, request_id, claim, content)
             return self._duplicate(claim)
         try:
             return self._deploy(request, claim)
@@ -105,18 +140,65 @@ class DeployService:
         busy = self._hold_endpoint(request, claim)
         if busy is not None:
             return self._finish_rejection(claim, busy)
-        adopted = self._reconcile(request, claim) if claim.taken_over else None
-        if adopted is not None:
-            record = adopted
-        else:
-            try:
-                operation = self.cerebras.deploy_model(request.endpoint_id, request.model)
-            except CerebrasRefusedError as exc:
-                self.endpoints.release(request.endpoint_id, claim.request_id)
-                return self._finish_rejection(claim, _refusal(request, claim, exc, self.now()))
-            record = _record_from_operation(operation, request, claim.request_id, self.now())
-        submitted = DeploymentSubmitted.of(record, adopted=adopted is not None)
-        record = record.model_copy(update={"pending_events": [dump_pending(submitted)]})
+        record: DeploymentRecord | DeploymentRejected | None = None
+        adopted = False
+        if claim.sent_at is not None:  # an earlier delivery may have sent deployModel
+            record = self.reconciler.look(
+                request, claim.request_id, claim.sent_at, claim.known_before
+            )
+            adopted = record is not None
+            if record is None and not self.reconciler.proven_absent(claim.sent_at):
+                raise DeployOutcomeUnknownError(
+                    f"request {claim.request_id}: deployModel was sent at {claim.sent_at} and "
+                    "its deployment is not listed yet; retry later"
+                )
+        if record is None:
+            record, adopted = self._send(request, claim)
+        if isinstance(record, DeploymentRejected):
+            self.endpoints.release(request.endpoint_id, claim.request_id)
+            return self._finish_rejection(claim, record)
+        return self._submit(claim, record, adopted=adopted)
+
+    def _send(
+        self, request: DeployRequested, claim: RequestClaim
+    ) -> tuple[DeploymentRecord | DeploymentRejected, bool]:
+        """Send deployModel once; after an unknown outcome, find what it made or fail."""
+        try:
+            known = self.reconciler.known(request.endpoint_id)
+        except CerebrasRefusedError as exc:  # no such endpoint, no access: nothing was sent
+            return refusal(request, claim.request_id, exc, self.now()), False
+        sent_at = self.now()
+        if not self.requests.mark_sent(claim, sent_at, known):
+            raise RequestInProgressError(f"request {claim.request_id} was taken over")
+        try:
+            operation = self.cerebras.deploy_model(request.endpoint_id, request.model)
+        except CerebrasRefusedError as exc:
+            return refusal(request, claim.request_id, exc, self.now()), False
+        except CerebrasOutcomeUnknownError as exc:
+            logger.warning(
+                "deployModel outcome unknown: looking for the deployment",
+                extra={"request_id": claim.request_id, "error": type(exc.cause).__name__},
+            )
+            found = self.reconciler.wait_for(request, claim.request_id, sent_at, known)
+            if found is None:
+                raise DeployOutcomeUnknownError(
+                    f"request {claim.request_id}: deployModel failed ambiguously "
+                    f"({type(exc.cause).__name__}) and no deployment is listed yet"
+                ) from exc
+            return found, True
+        return record_from_operation(operation, request, claim.request_id, self.now()), False
+
+    def _submit(
+        self, claim: RequestClaim, record: DeploymentRecord, *, adopted: bool
+    ) -> DeployResult:
+        events: list[OutboundDetail] = [DeploymentSubmitted.of(record, adopted=adopted)]
+        if record.terminal:  # over at once: its status is announced (and alerted) now
+            events.append(
+                RolloutStatusChanged.of(
+                    record, previous_status=None, observed_at=record.last_observed_at or self.now()
+                )
+            )
+        record = record.model_copy(update={"pending_events": [dump_pending(e) for e in events]})
         self.deployments.record_submission(record, self.now() + OUTBOX_LEASE_SECONDS)
         logger.info(
             "deployment submitted",
@@ -124,10 +206,10 @@ class DeployService:
                 "deployment_id": record.deployment_id,
                 "endpoint_id": record.endpoint_id,
                 "request_id": claim.request_id,
-                "adopted": adopted is not None,
+                "adopted": adopted,
             },
         )
-        self._announce(claim.model_copy(update={"state": RequestState.SUBMITTED}), [submitted])
+        self._announce(claim.model_copy(update={"state": RequestState.SUBMITTED}), events)
         return DeployResult(
             request_id=claim.request_id, outcome="submitted", deployment_id=record.deployment_id
         )
@@ -155,7 +237,7 @@ class DeployService:
         if hold is None:
             return None
         blocking = hold.deployment_id or f"request {hold.request_id}"
-        return _rejection(
+        return rejection(
             request,
             claim.request_id,
             RejectionReason.ENDPOINT_BUSY,
@@ -168,26 +250,6 @@ class DeployService:
     def _finished(self, deployment_id: str | None) -> bool:
         record = None if deployment_id is None else self.deployments.get(deployment_id)
         return record is not None and record.terminal
-
-    def _reconcile(self, request: DeployRequested, claim: RequestClaim) -> DeploymentRecord | None:
-        """Find a deployment an interrupted delivery made, before deploying again."""
-        status = self.cerebras.get_endpoint(request.endpoint_id)
-        since = (claim.first_claimed_at or claim.claimed_at) - RECONCILE_SKEW_SECONDS
-        candidates = [
-            m
-            for m in status.deployed_models
-            if m.model == request.model
-            and m.created >= since
-            and self.deployments.get(m.id) is None
-        ]
-        if not candidates:
-            return None
-        found = max(candidates, key=lambda m: m.created)
-        logger.warning(
-            "adopting a deployment an interrupted delivery made",
-            extra={"deployment_id": found.id, "request_id": claim.request_id},
-        )
-        return _record_from_listing(found, status, request, claim.request_id, self.now())
 
     # -- duplicates -----------------------------------------------------------------------------
 
@@ -224,26 +286,29 @@ class DeployService:
 
     # -- rejections and announcements -----------------------------------------------------------
 
-    def _reject_invalid(
-        self, request_id: str, detail: Mapping[str, Any], exc: ValidationError
+    def _reject_invalid(self, request_id: str, detail: Any, problem: str) -> DeployResult:
+        """An invalid request claims nothing (its id stays free for a valid request)."""
+        rejection = invalid(request_id, detail, problem, self.now())
+        logger.info(
+            "deploy request rejected", extra={"request_id": request_id, "reason": "invalid"}
+        )
+        self.publisher.publish([rejection])
+        return DeployResult(request_id=request_id, outcome="rejected", reason=rejection.reason)
+
+    def _conflict(
+        self,
+        request: DeployRequested,
+        request_id: str,
+        claim: RequestClaim,
+        content: RequestContent,
     ) -> DeployResult:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'detail'}: {e['msg']}" for e in exc.errors()
+        """The same request id, other content: refused, the first request left as it is."""
+        rejection = conflict(request, request_id, claim, content, self.now())
+        logger.info(
+            "deploy request rejected", extra={"request_id": request_id, "reason": "conflict"}
         )
-        rejection = DeploymentRejected.of(
-            request_id,
-            RejectionReason.INVALID_REQUEST,
-            f"invalid deploy request: {problems}"[:1000],
-            rejected_at=self.now(),
-            endpoint_id=_text(detail.get("endpoint_id")),
-            model=_text(detail.get("model")),
-            requested_by=_text(detail.get("requested_by")),
-        )
-        now = self.now()
-        claim = RequestClaim(
-            request_id=request_id, state=RequestState.REJECTED, claimed_at=now, lease_until=now
-        )
-        return self._finish_rejection(claim, rejection)
+        self.publisher.publish([rejection])
+        return DeployResult(request_id=request_id, outcome="rejected", reason=rejection.reason)
 
     def _finish_rejection(self, claim: RequestClaim, rejection: DeploymentRejected) -> DeployResult:
         self.requests.finish_rejected(
@@ -266,134 +331,3 @@ class DeployService:
             self.requests.release_outbox(claim)
             raise
         self.requests.clear_outbox(claim)
-
-
-def _rejection(
-    request: DeployRequested,
-    request_id: str,
-    reason: RejectionReason,
-    message: str,
-    now: float,
-    **extra: Any,
-) -> DeploymentRejected:
-    return DeploymentRejected.of(
-        request_id,
-        reason,
-        message,
-        rejected_at=now,
-        endpoint_id=request.endpoint_id,
-        model=request.model,
-        requested_by=request.requested_by,
-        **extra,
-    )
-
-
-def _refusal(
-    request: DeployRequested, claim: RequestClaim, exc: CerebrasRefusedError, now: float
-) -> DeploymentRejected:
-    reason = (
-        RejectionReason.AUTHENTICATION_FAILED
-        if isinstance(exc, CerebrasAuthenticationError)
-        else RejectionReason.CEREBRAS_REFUSED
-    )
-    return _rejection(
-        request,
-        claim.request_id,
-        reason,
-        f"Cerebras refused the deployment with {exc.status_code}",
-        now,
-        status_code=exc.status_code,
-        cerebras_detail=exc.detail,
-    )
-
-
-def _request_id(detail: Mapping[str, Any], event_id: str) -> str:
-    """The request's idempotency key; the event id when it has none (or an unusable one)."""
-    given = detail.get("request_id")
-    if (
-        isinstance(given, str)
-        and len(given) <= MAX_REQUEST_ID
-        and re.fullmatch(REQUEST_ID_PATTERN, given)
-    ):
-        return given
-    return event_id
-
-
-def _text(value: Any, limit: int = 256) -> str | None:
-    if value is None:
-        return None
-    text = "".join(ch for ch in str(value) if ch.isprintable())
-    return text[:limit]
-
-
-def _new_record(
-    request: DeployRequested,
-    request_id: str,
-    status: ObservedStatus,
-    now: float,
-    **facts: Any,
-) -> DeploymentRecord:
-    """A deployment record for this request; ``facts`` are what Cerebras said of it."""
-    return DeploymentRecord(
-        model=request.model,
-        request_id=request_id,
-        requested_by=request.requested_by,
-        reason=request.reason,
-        status=status.value,
-        status_known=status.known,
-        last_observed_at=now,
-        last_progress_at=now,
-        terminal_at=now if status.terminal else None,
-        **facts,
-    )
-
-
-def _record_from_operation(
-    operation: DeployOperation, request: DeployRequested, request_id: str, now: float
-) -> DeploymentRecord:
-    metadata = operation.response
-    return _new_record(
-        request,
-        request_id,
-        metadata.status,
-        now,
-        deployment_id=operation.name,
-        endpoint_id=metadata.endpoint_id,
-        org_name=metadata.org_name,
-        model_arch_id=metadata.model_arch_id,
-        version_id=metadata.version_id,
-        version_alias=request.version.version_alias,
-        submitted_at=now,
-        updated_replicas=metadata.updated_replicas,
-        total_replicas=metadata.total_replicas,
-        max_unavailable=metadata.max_unavailable,
-        error_message=metadata.error_message,
-        api_response=operation.to_json_dict(),
-    )
-
-
-def _record_from_listing(
-    found: DeployedModel,
-    endpoint: EndpointStatus,
-    request: DeployRequested,
-    request_id: str,
-    now: float,
-) -> DeploymentRecord:
-    version = request.version
-    return _new_record(
-        request,
-        request_id,
-        found.status,
-        now,
-        deployment_id=found.id,
-        endpoint_id=endpoint.name,
-        org_name=endpoint.managing_org_name,
-        model_arch_id=endpoint.model_arch_id,
-        version_id=int(version.version) if version.version.isdigit() else version.version,
-        version_alias=found.version_alias or version.version_alias,
-        submitted_at=float(found.created),
-        updated_replicas=found.updated_replicas,
-        total_replicas=found.total_replicas,
-        error_message=found.error_message,
-        api_response={"adopted_from_endpoint_status": found.to_json_dict()},
-    )

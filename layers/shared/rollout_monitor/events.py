@@ -65,7 +65,9 @@ def _model(value: str) -> str:
 class DeployRequested(BaseModel):
     """``detail`` of ``Deploy Requested``. Unknown fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+    # Strict: "yes" or 1 is not a boolean, 2 is not a string; what is not exactly right is
+    # rejected with its reason, never coerced into a deploy.
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, strict=True)
 
     endpoint_id: Annotated[str, AfterValidator(_endpoint_id)]
     model: Annotated[str, AfterValidator(_model)]
@@ -137,6 +139,7 @@ class RejectionReason(StrEnum):
     ENDPOINT_BUSY = "endpoint_busy"
     CEREBRAS_REFUSED = "cerebras_refused"
     AUTHENTICATION_FAILED = "authentication_failed"
+    REQUEST_ID_CONFLICT = "request_id_conflict"
 
 
 class DeploymentRejected(OutboundDetail):
@@ -200,7 +203,9 @@ OUTCOMES = {
 class RolloutStatusChanged(_AboutDeployment):
     detail_type: ClassVar[DetailType] = DetailType.ROLLOUT_STATUS_CHANGED
 
-    previous_status: str
+    previous_status: str | None = Field(
+        description="None when Cerebras reported a terminal status at submission (sequence 0)."
+    )
     rollout_status: str
     terminal: bool
     outcome: Outcome | None
@@ -217,7 +222,7 @@ class RolloutStatusChanged(_AboutDeployment):
 
     @classmethod
     def of(
-        cls, record: DeploymentRecord, *, previous_status: str, observed_at: float
+        cls, record: DeploymentRecord, *, previous_status: str | None, observed_at: float
     ) -> RolloutStatusChanged:
         """``record`` as it is after the change (sequence already moved)."""
         return cls(

@@ -153,7 +153,7 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
         ("Endpoint", clean(event.endpoint_id)),
         ("Model", clean(event.model)),
         ("Version", version),
-        ("Status", f"{event.previous_status} -> {event.rollout_status}"),
+        ("Status", f"{event.previous_status or 'submitted'} -> {event.rollout_status}"),
         ("Error", error or "(Cerebras sent no error message)"),
         ("Replicas", _replicas(event.updated_replicas, event.total_replicas)),
         ("Started", _when(event.submitted_at)),
@@ -282,6 +282,7 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
         "endpoint_busy": 'Wait for the rollout in flight to finish, or resend with "force": true.',
         "authentication_failed": "Check the management key in Secrets Manager.",
         "cerebras_refused": "Read what Cerebras said, fix the request or permissions, resend.",
+        "request_id_conflict": "Use a new request_id for a different request (see Message).",
     }
     document = {
         "endpoint_id": event.endpoint_id,

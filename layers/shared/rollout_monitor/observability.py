@@ -25,6 +25,13 @@ metrics = Metrics(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
 logging.getLogger("rollout_monitor")
 copy_config_to_registered_loggers(source_logger=logger, include={"rollout_monitor"})
 
+# At DEBUG, botocore logs response bodies (GetSecretValue's holds the management key) and
+# httpcore request headers: their loggers are capped whatever the function's log level.
+CAPPED_LOGGERS = {"botocore": logging.INFO, "boto3": logging.INFO, "urllib3": logging.INFO}
+CAPPED_LOGGERS |= {"s3transfer": logging.INFO, "httpcore": logging.INFO}
+for _name, _level in CAPPED_LOGGERS.items():
+    logging.getLogger(_name).setLevel(_level)
+
 
 def record_cycles(reports: Sequence[CycleReport]) -> None:
     """The poller's metrics, from what its cycles report."""

@@ -19,6 +19,7 @@ from rollout_monitor.records import (
     HistoryEntry,
     LastOutcome,
     RequestClaim,
+    RequestContent,
 )
 
 MAX_SUBJECT_LENGTH = 99  # what every Sender takes: SNS's subject (ASCII, one line, < 100)
@@ -59,9 +60,10 @@ class Requests(Protocol):
     """Deploy requests' claims, results and outboxes."""
 
     def claim(
-        self, request_id: str, endpoint_id: str, model: str, now: float, lease_seconds: float
+        self, request_id: str, content: RequestContent, now: float, lease_seconds: float
     ) -> tuple[bool, RequestClaim]: ...
     def get(self, request_id: str) -> RequestClaim | None: ...
+    def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool: ...
     def interrupt(self, request_id: str, claimed_at: float) -> None: ...
     def finish_rejected(
         self, claim: RequestClaim, pending_event: str, lease_until: float

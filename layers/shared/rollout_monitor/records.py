@@ -9,6 +9,8 @@ the lapsed lease, under the event's deterministic ``event_id``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -115,6 +117,29 @@ class RequestState(StrEnum):
     REJECTED = "rejected"
 
 
+class RequestContent(BaseModel):
+    """What a deploy request asks for: the same ``request_id`` must always ask the same."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_id: str
+    model: str
+    force: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return (
+            f"endpoint_id={self.endpoint_id}, model={self.model}, force={str(self.force).lower()}"
+        )
+
+
+MAX_KNOWN_BEFORE = 200  # deployment ids kept from the endpoint's listing before deployModel
+
+
 class RequestClaim(Outbox):
     """A deploy request's claim by ``request_id``, and its result once decided."""
 
@@ -125,6 +150,20 @@ class RequestClaim(Outbox):
     first_claimed_at: float | None = None
     taken_over: bool = False  # an earlier delivery held it and may have called the API
     deployment_id: str | None = None
+    endpoint_id: str | None = None
+    model: str | None = None
+    force: bool = False
+    fingerprint: str | None = None
+    # Written just before deployModel is sent: a later delivery knows the API may have acted
+    # then, and which deployments the endpoint already listed (none of them is this one's).
+    sent_at: float | None = None
+    known_before: list[str] | None = None
+
+    @property
+    def content(self) -> RequestContent | None:
+        if self.endpoint_id is None or self.model is None:
+            return None
+        return RequestContent(endpoint_id=self.endpoint_id, model=self.model, force=self.force)
 
     @property
     def finished(self) -> bool:

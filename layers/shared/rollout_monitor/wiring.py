@@ -23,6 +23,7 @@ from rollout_monitor.messages import Links
 from rollout_monitor.notifier import SnsNotifier
 from rollout_monitor.poller import CycleReport, Poller
 from rollout_monitor.ports import Publisher
+from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.rules import StallPolicy
 from rollout_monitor.store import Tables
 
@@ -48,6 +49,12 @@ def deploy_service() -> DeployService:
         cerebras=build_client(CerebrasSettings()),
         publisher=publisher(settings),
         lease_seconds=settings.request_lease_seconds,
+        reconcile=ReconcilePolicy(
+            skew_seconds=settings.reconcile_skew_seconds,
+            wait_seconds=settings.reconcile_wait_seconds,
+            poll_seconds=settings.reconcile_poll_seconds,
+            listing_delay_seconds=settings.reconcile_listing_delay_seconds,
+        ),
     )
 
 

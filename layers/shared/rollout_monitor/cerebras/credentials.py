@@ -1,8 +1,10 @@
 """Where the management key comes from, and the clients built from settings.
 
 On AWS the key lives in Secrets Manager and only its ARN is in the function's environment;
-it is fetched once per container and cached by Powertools Parameters. Locally it may come
-from ``CEREBRAS_API_KEY``. Either way it is held as a ``SecretStr``.
+it is fetched when first needed and cached by Powertools Parameters for
+``secret_max_age_seconds``; after a 401/403 the client reads it afresh (a rotated key is
+picked up at once). Locally it may come from ``CEREBRAS_API_KEY``. Either way it is held as
+a ``SecretStr``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rollout_monitor.cerebras.client import (
     AsyncCerebrasClient,
     CerebrasClient,
     RetryPolicy,
+    StaticKey,
 )
 from rollout_monitor.cerebras.errors import CerebrasError
 
@@ -50,25 +53,42 @@ class CerebrasSettings(BaseSettings):
         return RetryPolicy(deadline=self.retry_deadline_seconds)
 
 
-def resolve_api_key(settings: CerebrasSettings) -> SecretStr:
-    """The key from Secrets Manager (cached per container) or, locally, from the environment.
+class SecretsManagerKey:
+    """The key in Secrets Manager, cached per container; ``fresh`` reads it past the cache."""
+
+    def __init__(self, secret_arn: str, max_age_seconds: int) -> None:
+        self._arn = secret_arn
+        self._max_age = max_age_seconds
+
+    def __call__(self, *, fresh: bool = False) -> SecretStr:
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415  (cold-start cost)
+
+        raw = parameters.get_secret(self._arn, max_age=self._max_age, force_fetch=fresh)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return SecretStr(_unwrap(text))
+
+    def __repr__(self) -> str:
+        return f"SecretsManagerKey({self._arn!r})"
+
+
+def key_source(settings: CerebrasSettings) -> SecretsManagerKey | StaticKey:
+    """Secrets Manager on AWS, or, locally, the key from the environment.
 
     The secret may be the bare key or a JSON object with an ``api_key`` field.
     """
     if settings.api_key_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415  (cold-start cost)
-
-        raw = parameters.get_secret(
-            settings.api_key_secret_arn, max_age=settings.secret_max_age_seconds
-        )
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return SecretStr(_unwrap(text))
+        return SecretsManagerKey(settings.api_key_secret_arn, settings.secret_max_age_seconds)
     if settings.api_key is not None:
-        return settings.api_key
+        return StaticKey(settings.api_key)
     raise MissingCredentialsError(
         "no Cerebras management key: set CEREBRAS_API_KEY_SECRET_ARN (on AWS) "
         "or CEREBRAS_API_KEY (locally)"
     )
+
+
+def resolve_api_key(settings: CerebrasSettings) -> SecretStr:
+    """The key as it is now (read through the cache)."""
+    return key_source(settings)()
 
 
 def _unwrap(text: str) -> str:
@@ -85,7 +105,7 @@ def _unwrap(text: str) -> str:
 
 def build_client(settings: CerebrasSettings) -> CerebrasClient:
     return CerebrasClient(
-        resolve_api_key(settings),
+        key_source(settings),
         base_url=settings.api_base_url,
         timeout=settings.timeout_seconds,
         retry=settings.retry_policy,
@@ -95,7 +115,7 @@ def build_client(settings: CerebrasSettings) -> CerebrasClient:
 
 def build_async_client(settings: CerebrasSettings, max_connections: int) -> AsyncCerebrasClient:
     return AsyncCerebrasClient(
-        resolve_api_key(settings),
+        key_source(settings),
         base_url=settings.api_base_url,
         timeout=settings.timeout_seconds,
         retry=settings.retry_policy,

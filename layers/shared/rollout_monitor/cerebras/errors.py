@@ -88,11 +88,29 @@ class CerebrasServerError(CerebrasTransientError):
 
 
 class CerebrasTimeoutError(CerebrasTransientError):
-    """No complete answer within the request timeout."""
+    """No complete answer within the request timeout. ``sent``: the request may have arrived."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class CerebrasConnectionError(CerebrasTransientError):
-    """The connection could not be made or was dropped."""
+    """The connection could not be made (``sent`` False) or was dropped after sending."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class CerebrasOutcomeUnknownError(CerebrasError):
+    """A call that changes something failed in a way that leaves its outcome unknown (5xx, a
+    timeout or a lost connection after sending, a malformed answer): the change may have been
+    made. Never retried blind; the caller finds out what happened first."""
+
+    def __init__(self, cause: CerebrasError) -> None:
+        super().__init__(f"outcome unknown after {type(cause).__name__}: {cause}")
+        self.cause = cause
 
 
 class CerebrasMalformedResponseError(CerebrasError):

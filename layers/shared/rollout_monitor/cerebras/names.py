@@ -10,6 +10,7 @@ from rollout_monitor.cerebras.errors import InvalidIdentifierError
 MAX_IDENTIFIER_LENGTH = 128
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 VERSION_ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
+VERSION_NUMBER = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only: "²".isdigit() is True
 _VERSION_NAME = re.compile(
     r"^orgs/(?P<org>[^/]+)/models/(?P<arch>[^/]+)/versions/(?P<version>[^/]+)$"
 )
@@ -38,7 +39,7 @@ def check_identifier(kind: str, value: str) -> str:
 
 def check_version_id(value: str) -> str:
     """A version is an integer or an alias matching the published alias pattern."""
-    if value.isdigit() or VERSION_ALIAS.fullmatch(value):
+    if VERSION_NUMBER.fullmatch(value) or VERSION_ALIAS.fullmatch(value):
         return value
     check_identifier("version", value)
     raise InvalidIdentifierError(
@@ -69,7 +70,11 @@ class ModelVersionName:
 
     @property
     def version_alias(self) -> str | None:
-        return None if self.version.isdigit() else self.version
+        return None if self.version_number is not None else self.version
+
+    @property
+    def version_number(self) -> int | None:
+        return int(self.version) if VERSION_NUMBER.fullmatch(self.version) else None
 
     def __str__(self) -> str:
         return f"orgs/{self.org_name}/models/{self.model_arch_id}/versions/{self.version}"

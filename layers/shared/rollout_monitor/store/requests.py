@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rollout_monitor.records import RequestClaim, RequestState
+from rollout_monitor.records import RequestClaim, RequestContent, RequestState
 from rollout_monitor.store.items import (
     Guard,
     LostRace,
@@ -29,27 +29,36 @@ class DynamoRequests:
         self._table = table
 
     def claim(
-        self, request_id: str, endpoint_id: str, model: str, now: float, lease_seconds: float
+        self, request_id: str, content: RequestContent, now: float, lease_seconds: float
     ) -> tuple[bool, RequestClaim]:
         """Claim ``request_id`` for this invocation.
 
-        Returns ``(True, claim)`` when this invocation now owns it: a new request, or one whose
-        previous owner was interrupted or let its lease run out (the caller must reconcile).
-        Returns ``(False, existing)`` when another owns it or it is already finished.
+        Returns ``(True, claim)`` when this invocation now owns it: a new request, or one
+        with the same content whose previous owner was interrupted or let its lease run out
+        (the caller must reconcile). Returns ``(False, existing)`` when another owns it, it is
+        already finished, or it was claimed for different content.
         """
         claim = RequestClaim(
             request_id=request_id,
             state=RequestState.IN_PROGRESS,
             claimed_at=now,
             lease_until=now + lease_seconds,
+            fingerprint=content.fingerprint,
+            **content.model_dump(),
         )
         document = claim.model_dump(
-            mode="json", include={"request_id", "state", "claimed_at", "lease_until"}
-        ) | {
-            "endpoint_id": endpoint_id,
-            "model": model,
-            "expires_at": int(now + self._table.retention_seconds),
-        }
+            mode="json",
+            include={
+                "request_id",
+                "state",
+                "claimed_at",
+                "lease_until",
+                "endpoint_id",
+                "model",
+                "force",
+                "fingerprint",
+            },
+        ) | {"expires_at": int(now + self._table.retention_seconds)}
         item = to_item(document) | request_key(request_id)
         try:
             answer = self._table.conditional(
@@ -58,14 +67,15 @@ class DynamoRequests:
                     Item=item,
                     ReturnValues="ALL_OLD",
                     ConditionExpression=(
-                        "attribute_not_exists(pk) OR #state = :interrupted "
-                        "OR (#state = :in_progress AND lease_until < :now)"
+                        "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
+                        "(#state = :interrupted OR (#state = :in_progress AND lease_until < :now)))"
                     ),
                     ExpressionAttributeNames=_STATE,
                     ExpressionAttributeValues={
                         ":interrupted": text(RequestState.INTERRUPTED.value),
                         ":in_progress": text(RequestState.IN_PROGRESS.value),
                         ":now": number(now),
+                        ":fingerprint": text(content.fingerprint),
                     },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
@@ -79,14 +89,38 @@ class DynamoRequests:
         if previous is None:
             return True, claim.model_copy(update={"first_claimed_at": now})
         earlier = RequestClaim.model_validate(from_item(previous))
-        first = earlier.first_claimed_at or earlier.claimed_at
+        carried = {
+            "first_claimed_at": earlier.first_claimed_at or earlier.claimed_at,
+            "sent_at": earlier.sent_at,
+            "known_before": earlier.known_before,
+        }
+        kept = {k: v for k, v in carried.items() if v is not None}
         self._table.client.update_item(
             TableName=self._table.name,
             Key=request_key(request_id),
-            UpdateExpression="SET first_claimed_at = :first",
-            ExpressionAttributeValues={":first": number(first)},
+            UpdateExpression="SET " + ", ".join(f"{k} = :{k}" for k in kept),
+            ExpressionAttributeValues={f":{k}": v for k, v in to_item(kept).items()},
         )
-        return True, claim.model_copy(update={"first_claimed_at": first, "taken_over": True})
+        return True, claim.model_copy(update=carried | {"taken_over": True})
+
+    def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool:
+        """Before deployModel: note that the API may act from now on. False: this delivery no
+        longer holds the request (another took it over), and must not send."""
+        return self._table.attempt(
+            lambda: self._table.client.update_item(
+                TableName=self._table.name,
+                Key=request_key(claim.request_id),
+                UpdateExpression="SET sent_at = :sent, known_before = :known",
+                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
+                ExpressionAttributeNames=_STATE,
+                ExpressionAttributeValues={
+                    ":sent": number(sent_at),
+                    ":known": {"L": [text(k) for k in known_before]},
+                    ":in_progress": text(RequestState.IN_PROGRESS.value),
+                    ":claimed_at": number(claim.claimed_at),
+                },
+            )
+        )
 
     def get(self, request_id: str) -> RequestClaim | None:
         item = self._table.get(request_key(request_id))
@@ -112,8 +146,11 @@ class DynamoRequests:
     def finish_rejected(self, claim: RequestClaim, pending_event: str, lease_until: float) -> None:
         """The request's result is a rejection, to be announced from its outbox."""
         document = claim.model_dump(
-            mode="json", include={"request_id", "claimed_at", "lease_until"}
+            mode="json",
+            include={"request_id", "claimed_at", "lease_until", "endpoint_id", "model", "force"},
+            exclude_none=True,
         ) | {
+            "fingerprint": claim.fingerprint,
             "state": RequestState.REJECTED.value,
             "pending_events": [pending_event],
             "outbox_lease_until": lease_until,
