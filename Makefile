@@ -18,13 +18,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM := .tools/sam/bin/sam
 
-.PHONY: help setup test lint types template-check unit demo deploy bench layer-requirements clean
+.PHONY: help setup test test-under-load lint types template-check unit demo deploy bench \
+        layer-requirements clean
 
 help:
 	@echo "make test   set up, then lint, types, template checks and the whole test suite"
 	@echo "make demo   set up, then play the monitor's story on the local stack"
 	@echo "make deploy sam build, then sam deploy (--guided the first time) with your AWS credentials"
 	@echo "make bench  benchmarks (not part of the suite)"
+	@echo "make test-under-load  the integration and end-to-end tests beside two CPU burners"
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "python$(PY_VERSION) not found: install it (pyenv install $(PY_VERSION))" >&2; exit 1; }
@@ -69,6 +71,14 @@ unit: setup
 	$(BIN)/pytest -q -n 2
 
 test: lint types template-check unit
+
+# The tests that touch moto, servers and the local stack, with two CPU-burning processes beside
+# them (this machine has 2 cores): a test that races the wall clock fails here, not on a laptop.
+# Then the concurrent-duplicate test, 50 times in a row, under the same load.
+test-under-load: setup
+	scripts/under-load $(BIN)/pytest -q -n 2 tests/integration tests/e2e
+	scripts/under-load $(BIN)/pytest -q -n 2 --count 50 \
+	    tests/integration/test_deploy.py::test_concurrent_duplicates_deploy_once
 
 demo: setup
 	$(BIN)/rollout-monitor local

@@ -1,9 +1,11 @@
-"""``rollout-monitor``: the monitor on one machine, without AWS (and without a Cerebras key).
+"""``rollout-monitor``: the monitor on one machine (no AWS, no Cerebras key), and a deployed
+stack's names.
 
 rollout-monitor local                 the demo: five rollouts through the whole stack
 rollout-monitor local --keep-running  then go on; send requests from another shell with
 rollout-monitor request ...           a Deploy Requested event onto a running local stack
 rollout-monitor simulator             the Cerebras simulator alone, on loopback
+rollout-monitor stack-env             a deployed stack's outputs, as shell exports
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rollout_monitor_local import stackenv
 from rollout_monitor_local.story import DEFAULT_SCENARIOS, STORIES
 
 if TYPE_CHECKING:
@@ -25,12 +28,14 @@ if TYPE_CHECKING:
     from rollout_monitor_local.view import View
 
 RUNS_DIR = Path(".local") / "runs"
-EXIT_MISCONFIGURED = 4  # the monitor (here: the local stack) unreachable or misconfigured
+EXIT_MISCONFIGURED = stackenv.EXIT_AWS  # the monitor unreachable or misconfigured
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "stack-env":
+        return stackenv.run(args)
     if args.command == "simulator":
         return _serve_simulator(args.port)
     if args.command == "request":
@@ -41,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rollout-monitor", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="rollout-monitor",
+        description="The Cerebras rollout monitor on one machine, and a deployed stack's names.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="run the whole monitor on this machine")
@@ -116,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
     simulator = commands.add_parser("simulator", help="serve the Cerebras simulator on loopback")
     simulator.add_argument("--port", type=int, default=8787, help="the loopback port to serve on")
+    stackenv.register(commands)
     return parser
 
 
