@@ -340,7 +340,8 @@ class DevStack:
                 row.stalled = True
         name = row.label if row else detail.get("deployment_id", "?")
         if kind == "Rollout Status Changed":
-            return f"{name}: {detail['previous_status']} -> {detail['rollout_status']}"
+            previous = detail["previous_status"] or "submitted"
+            return f"{name}: {previous} -> {detail['rollout_status']}"
         if kind == "Deployment Rejected":
             return f"{name}: rejected ({detail['reason']}): {detail['message'][:120]}"
         if kind == "Rollout Stalled":

@@ -99,6 +99,7 @@ SCENARIOS: dict[str, Scenario] = {
             (Step(0, "not_started", 0), Step(20, "in_progress", 1), Step(40, "cancelled", 1)),
         ),
         Scenario("stalls", (Step(0, "not_started", 0), Step(20, "in_progress", 1))),
+        Scenario("fails-at-once", (Step(0, "error", 0, "image pull failed: no such version"),)),
         Scenario("invisible", (Step(0, "not_started", 0),), listed=False),
     )
 }
@@ -177,6 +178,11 @@ class Simulator:
         self.api_key = api_key
         self.clock = clock or SystemClock()
         self.default_scenario = default_scenario
+        # The real API's quirks, for the fault tests: a new deployment is listed by its
+        # endpoint only after `listing_delay` seconds, and `created` is stamped by a clock
+        # `clock_offset` seconds off ours.
+        self.listing_delay = 0.0
+        self.clock_offset = 0.0
         self.org_name = org_name
         self.requests: deque[LoggedRequest] = deque(maxlen=10_000)
         self.faults: list[Fault] = []
@@ -246,13 +252,23 @@ class Simulator:
         return body
 
     def _step(self, deployment: Deployment) -> Step:
-        return deployment.scenario.at(self.clock.now() - deployment.created)
+        return deployment.scenario.at(self._now() - deployment.created)
+
+    def _now(self) -> float:
+        """The simulated Cerebras's own clock."""
+        return self.clock.now() + self.clock_offset
+
+    def _listed(self, deployment: Deployment) -> bool:
+        return deployment.scenario.listed and (
+            self._now() >= deployment.created + self.listing_delay
+        )
 
     def _deployed_model(self, deployment: Deployment) -> dict[str, Any]:
         step = self._step(deployment)
         entry: dict[str, Any] = {
             "id": deployment.id,
-            "model": deployment.model,
+            "model": deployment.model.rpartition("/versions/")[0]
+            + f"/versions/{deployment.version_id}",
             "version_alias": deployment.version_alias,
             "created": deployment.created,
             # The only published value is "complete"; the rest are served as rollout statuses.
@@ -326,7 +342,7 @@ class Simulator:
                 version_id=version.version_id,
                 version_alias=None if requested.isdigit() else requested,
                 scenario=SCENARIOS[scenario_name],
-                created=int(self.clock.now()),
+                created=int(self.clock.now() + self.clock_offset),
             )
             endpoint.deployments.append(deployment)
         metadata = self.metadata(deployment)
@@ -373,7 +389,7 @@ class Simulator:
         endpoint = self.endpoints.get(request.path_params["endpoint_id"])
         if endpoint is None:
             return _error(404, f"endpoint {request.path_params['endpoint_id']} not found")
-        listed = [d for d in endpoint.deployments if d.scenario.listed]
+        listed = [d for d in endpoint.deployments if self._listed(d)]
         updated = max([endpoint.created] + [d.created for d in listed])
         return JSONResponse(
             {

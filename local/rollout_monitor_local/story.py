@@ -28,7 +28,7 @@ class StoryItem:
 
 
 def _request(scenario: str, endpoint: str) -> dict[str, Any]:
-    arch = endpoint.removeprefix("my-org-").split("-canary")[0].split("-blue")[0]
+    arch = endpoint.removeprefix("my-org-").split("-canary")[0].split("-blue")[0].split("-green")[0]
     return {
         "endpoint_id": endpoint,
         "model": f"orgs/my-org/models/{arch}/versions/{scenario}",
@@ -70,9 +70,17 @@ STORIES: dict[str, StoryItem] = {
             None,
             alert_kinds=("deploy_rejected",),
         ),
-        # Not in the default story: `cancelled` alerts only when AlertStatuses lists it, and
-        # `invisible` (never listed by its endpoint) ends as a stall.
+        # Not in the default story: `cancelled` alerts only when AlertStatuses lists it,
+        # `fails-at-once` is over when deployModel answers, and `invisible` (never listed by
+        # its endpoint) ends as a stall.
         StoryItem("cancelled", _request("cancelled", "my-org-llama-3.3-70b-blue"), "cancelled", 2),
+        StoryItem(
+            "fails-at-once",
+            _request("fails-at-once", "my-org-llama-3.3-70b-green"),
+            "error",
+            1,
+            alert_kinds=("rollout_failed",),
+        ),
         StoryItem(
             "invisible",
             _request("invisible", "my-org-qwen-3-32b-blue"),
@@ -90,6 +98,7 @@ EXTRA_ENDPOINTS = {
     "my-org-qwen-3-32b-canary": "qwen-3-32b",
     "my-org-llama-3.3-70b-blue": "llama-3.3-70b",
     "my-org-qwen-3-32b-blue": "qwen-3-32b",
+    "my-org-llama-3.3-70b-green": "llama-3.3-70b",
 }
 
 

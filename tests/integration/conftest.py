@@ -93,19 +93,15 @@ class World:
         return [from_item(i) for i in items]
 
 
-@pytest.fixture
-def world(
-    aws: None,
-    simulator: Simulator,
-    simulator_url: str,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+def make_world(
+    simulator: Simulator, url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> World:
+    """The template's stack in moto, its functions loaded, pointed at Cerebras at ``url``."""
     secret = boto3.client("secretsmanager").create_secret(
         Name="rollout-monitor/cerebras-key", SecretString=json.dumps({"api_key": DEFAULT_KEY})
     )
     stack = create_stack(
-        parameters={"CerebrasApiKeySecretArn": secret["ARN"], "CerebrasApiBaseUrl": simulator_url}
+        parameters={"CerebrasApiKeySecretArn": secret["ARN"], "CerebrasApiBaseUrl": url}
     )
     # Fast retries, and no metrics flush to stdout: no test waits on real backoff.
     fast = {
@@ -134,3 +130,14 @@ def world(
     poller_runtime.sleep = moved_sleep
     runtimes["AlertFunction"].module.service().now = clock.now
     return World(stack, simulator, clock, Router(stack, runtimes), runtimes)
+
+
+@pytest.fixture
+def world(
+    aws: None,
+    simulator: Simulator,
+    simulator_url: str,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
+    return make_world(simulator, simulator_url, clock, monkeypatch)
