@@ -18,6 +18,7 @@ EXPECTED = {
     "cancelled": ["not_started", "in_progress", "cancelled"],
     "stalls": ["not_started", "in_progress"],
     "invisible": ["not_started"],
+    "fails-at-once": ["error"],
 }
 
 

@@ -22,10 +22,19 @@ class _Envelope(BaseModel):
     detail: Any
 
 
-class DeployEnvelope(_Envelope):
-    """A ``Deploy Requested`` delivery: ``id`` is the idempotency key of last resort."""
+class DeployEnvelope(BaseModel):
+    """A ``Deploy Requested`` delivery: ``id`` is the idempotency key of last resort.
 
-    id: str
+    Every field may be missing or wrong here: the deploy function answers any malformed
+    delivery with a ``Deployment Rejected`` saying what is wrong, instead of failing.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = ""
+    detail_type: str = Field(default="", alias="detail-type")
+    source: str = ""
+    detail: Any = None
 
 
 class AlertEnvelope(_Envelope):
