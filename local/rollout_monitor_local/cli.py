@@ -183,7 +183,6 @@ def _run_log() -> Path:
 
 
 def _local(args: argparse.Namespace) -> int:
-    from rollout_monitor_local.devstack import DevStack, follow, play  # noqa: PLC0415
     from rollout_monitor_local.story import StoryItem, judge  # noqa: PLC0415
     from rollout_monitor_local.view import LiveView, PlainView, summary  # noqa: PLC0415
 
@@ -213,6 +212,10 @@ def _local(args: argparse.Namespace) -> int:
         story = tuple(item for name, item in STORIES.items() if name in chosen)
     plain = args.plain or not sys.stdout.isatty()
     view: View = PlainView() if plain else LiveView()
+    view.__enter__()  # the first frame, before the stack's heavy imports
+    view.say("starting the local stack: moto server, Cerebras simulator, template.yaml ...")
+    from rollout_monitor_local.devstack import DevStack, follow, play  # noqa: PLC0415
+
     stack = DevStack(
         speed=args.speed if not args.cerebras_url else 1.0,
         poll_interval=args.poll_interval,
@@ -223,7 +226,6 @@ def _local(args: argparse.Namespace) -> int:
     )
     verdict: Verdict | None = None
     with view:
-        view.say("starting the local stack: moto server, Cerebras simulator, template.yaml ...")
         try:
             with stack:
                 target = args.cerebras_url or f"the Cerebras simulator at {stack.cerebras_base_url}"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from rollout_monitor_local.devstack import DevStack
 from rollout_monitor_local.story import Row, Verdict
+
+if TYPE_CHECKING:  # the stack's heavy imports wait until the first frame is shown
+    from rollout_monitor_local.devstack import DevStack
 
 STATUS_STYLE = {
     "done": "bold green",
@@ -187,7 +189,7 @@ class LiveView:
 def summary(verdict: Verdict, seconds: float) -> list[str]:
     """What the run did, counted from everything it saw (requests from other shells too)."""
     counts = ", ".join(f"{n} {name}" for name, n in verdict.counts.items())
-    lines = [f"Summary: {counts}, in {seconds:.1f}s."]
+    lines = [f"Summary: {counts}.", f"Took {seconds:.1f}s."]
     if verdict.interrupted:
         lines.append("Interrupted (Ctrl-C).")
     if verdict.scripted == 0:

@@ -215,7 +215,8 @@ def test_the_plain_output_is_plain_lines(
     assert "The story's 2 requests played as scripted" in out
     assert not set("┏━┃│") & set(out)
     assert all(
-        line.startswith(("[", "Summary", "The story", "Function logs")) for line in out.splitlines()
+        line.startswith(("[", "Summary", "Took", "The story", "Function logs"))
+        for line in out.splitlines()
     )
 
 
