@@ -18,9 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rollout_monitor.cerebras.models import DeployedModel, DeployOperation, EndpointStatus
+from rollout_monitor.cerebras.models import (
+    DeployedModel,
+    DeploymentMetadata,
+    DeployOperation,
+    EndpointStatus,
+)
 from rollout_monitor.cerebras.names import VERSION_NUMBER
-from rollout_monitor.cerebras.status import ObservedStatus
 from rollout_monitor.events import DeployRequested
 from rollout_monitor.ports import DeployApi, Submissions
 from rollout_monitor.records import MAX_KNOWN_BEFORE, DeploymentRecord
@@ -119,11 +123,13 @@ def same_version(listed: DeployedModel, request: DeployRequested) -> bool:
 def _new_record(
     request: DeployRequested,
     request_id: str,
-    status: ObservedStatus,
+    answer: DeploymentMetadata | DeployedModel,
     now: float,
     **facts: Any,
 ) -> DeploymentRecord:
-    """A deployment record for this request; ``facts`` are what Cerebras said of it."""
+    """A deployment record for this request, from what Cerebras said of it (``answer``, and
+    the ``facts`` only one kind of answer carries)."""
+    status = answer.status
     return DeploymentRecord(
         model=request.model,
         request_id=request_id,
@@ -131,6 +137,9 @@ def _new_record(
         reason=request.reason,
         status=status.value,
         status_known=status.known,
+        updated_replicas=answer.updated_replicas,
+        total_replicas=answer.total_replicas,
+        error_message=answer.error_message,
         last_observed_at=now,
         last_progress_at=now,
         terminal_at=now if status.terminal else None,
@@ -145,7 +154,7 @@ def record_from_operation(
     return _new_record(
         request,
         request_id,
-        metadata.status,
+        metadata,
         now,
         deployment_id=operation.name,
         endpoint_id=metadata.endpoint_id,
@@ -154,10 +163,7 @@ def record_from_operation(
         version_id=metadata.version_id,
         version_alias=request.version.version_alias,
         submitted_at=now,
-        updated_replicas=metadata.updated_replicas,
-        total_replicas=metadata.total_replicas,
         max_unavailable=metadata.max_unavailable,
-        error_message=metadata.error_message,
         api_response=operation.to_json_dict(),
     )
 
@@ -180,7 +186,7 @@ def record_from_listing(
     return _new_record(
         request,
         request_id,
-        found.status,
+        found,
         now,
         deployment_id=found.id,
         endpoint_id=endpoint.name,
@@ -189,8 +195,5 @@ def record_from_listing(
         version_id=version.version_number or version_id,
         version_alias=found.version_alias or version.version_alias,
         submitted_at=sent_at,
-        updated_replicas=found.updated_replicas,
-        total_replicas=found.total_replicas,
-        error_message=found.error_message,
         api_response={"adopted_from_endpoint_status": found.to_json_dict()},
     )
