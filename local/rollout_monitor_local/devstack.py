@@ -286,7 +286,9 @@ class DevStack:
     def _poll(self) -> list[str]:
         try:
             self.runtimes["PollerFunction"].invoke(self._scheduled)
-        except Exception as exc:  # Lambda: this run fails, the next scheduled one runs
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # Lambda: this run fails, the next scheduled one runs
             self.seen.poller_failures.append(f"{type(exc).__name__}: {exc}")
             return [f"poller run failed ({type(exc).__name__}: {exc}); the next run goes on"]
         finally:

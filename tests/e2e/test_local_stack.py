@@ -97,8 +97,9 @@ def test_the_local_stack_follows_the_template(tmp_path: Path) -> None:
         assert any(i["sk"]["S"] == "META" for i in items)
 
 
-class PollerKilled(Exception):
-    """The poller's process dies here (the invocation fails; the next scheduled run goes on)."""
+class PollerKilled(BaseException):
+    """The poller's process dies here (the invocation fails; the next scheduled run goes on).
+    Not an Exception: a dying process is not one record's failure the cycle could isolate."""
 
 
 def crash_at(real: Any, call: int, *, after: bool) -> Any:

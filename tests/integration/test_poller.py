@@ -342,3 +342,37 @@ def test_metrics_are_emitted_as_emf(
     assert (emf["DeploymentsInFlight"], emf["Transitions"]) == ([2.0], [1.0])
     assert emf["PollErrors.CerebrasServerError"] == [1.0]
     assert len(emf["StatusReadLatency"]) == 2
+
+
+def test_one_throttled_write_holds_back_no_other_record(world: World) -> None:
+    """A write throttled past botocore's retries fails its record only, for this cycle."""
+    from botocore.exceptions import ClientError
+
+    world.simulator.add_endpoint("my-org-llama-3.3-70b-canary", "llama-3.3-70b")
+    throttled = world.deploy("errors")
+    others = [
+        world.deploy("errors", endpoint_id="my-org-qwen-3-32b"),
+        world.deploy("succeeds", endpoint_id="my-org-llama-3.3-70b-canary"),
+    ]
+
+    refused: list[str] = []
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        if throttled in str(params):
+            refused.append(throttled)
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                "TransactWriteItems",
+            )
+
+    client = world.poller.store.deployments._table.client
+    client.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", throttle)
+    world.clock.advance(20)
+    world.poll()
+    announced = {e["deployment_id"] for e in changes(world)}
+    assert refused  # the throttled record's write was really refused
+    assert announced == set(others)  # every other record recorded and announced
+    assert world.poller.store.deployments.get(throttled).status == "not_started"
+    client.meta.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", throttle)
+    world.poll()  # the next cycle records it
+    assert {e["deployment_id"] for e in changes(world)} == {throttled, *others}

@@ -46,6 +46,7 @@ def record_cycles(reports: Sequence[CycleReport]) -> None:
         ("Stalls", sum(r.stalls for r in reports)),
         ("UnknownStatuses", sum(r.unknown_statuses for r in reports)),
         ("PublishFailures", sum(r.publish_failures for r in reports)),
+        ("RecordFailures", sum(r.record_failures for r in reports)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     errors: dict[str, int] = {}

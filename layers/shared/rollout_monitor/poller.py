@@ -39,6 +39,7 @@ class CycleReport:
     unknown_statuses: int = 0
     poll_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     publish_failures: int = 0
+    record_failures: int = 0  # records whose write failed; the others went on
     read_latencies_ms: list[float] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -180,33 +181,49 @@ class Poller:
     ) -> None:
         now = self.now()
         for record in records:
-            decision = decide(record, observations.get(record.deployment_id), now, self.stall)
-            after = decision.record
-            if decision.warn_unknown_status:
-                report.unknown_statuses += 1
-                logger.warning(
-                    "unknown rollout status, treated as in flight",
-                    extra={"deployment_id": record.deployment_id, "status": after.status},
+            try:
+                self._apply_one(record, observations.get(record.deployment_id), now, report)
+            except Exception:  # one record's failure never holds back the others
+                report.record_failures += 1
+                logger.exception(
+                    "recording an observation failed; the next cycle tries again",
+                    extra={"deployment_id": record.deployment_id},
                 )
-            if _same(after, record):
-                continue  # nothing changed: no write
-            pending = [dump_pending(e) for e in decision.events]
-            after = after.model_copy(
-                update={
-                    "pending_events": record.pending_events + pending,
-                    "outbox_lease_until": now + OUTBOX_LEASE_SECONDS if pending else 0.0,
-                }
+
+    def _apply_one(
+        self,
+        record: DeploymentRecord,
+        seen: Observation | None,
+        now: float,
+        report: CycleReport,
+    ) -> None:
+        decision = decide(record, seen, now, self.stall)
+        after = decision.record
+        if decision.warn_unknown_status:
+            report.unknown_statuses += 1
+            logger.warning(
+                "unknown rollout status, treated as in flight",
+                extra={"deployment_id": record.deployment_id, "status": after.status},
             )
-            if not self.deployments.save_observation(record, after, decision.entry):
-                report.lost_races += 1
-                continue
-            report.writes += 1
-            report.transitions += decision.transition
-            report.stalls += sum(isinstance(e, RolloutStalled) for e in decision.events)
-            if after.terminal:
-                self.endpoints.free(after.endpoint_id, after.deployment_id)
-            if after.pending_events:
-                self._announce(after, after.pending_events, report)
+        if _same(after, record):
+            return  # nothing changed: no write
+        pending = [dump_pending(e) for e in decision.events]
+        after = after.model_copy(
+            update={
+                "pending_events": record.pending_events + pending,
+                "outbox_lease_until": now + OUTBOX_LEASE_SECONDS if pending else 0.0,
+            }
+        )
+        if not self.deployments.save_observation(record, after, decision.entry):
+            report.lost_races += 1
+            return
+        report.writes += 1
+        report.transitions += decision.transition
+        report.stalls += sum(isinstance(e, RolloutStalled) for e in decision.events)
+        if after.terminal:
+            self.endpoints.free(after.endpoint_id, after.deployment_id)
+        if after.pending_events:
+            self._announce(after, after.pending_events, report)
 
     def _announce(self, record: DeploymentRecord, pending: list[str], report: CycleReport) -> bool:
         details = [load_pending(e) for e in pending]
