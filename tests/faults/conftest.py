@@ -10,7 +10,9 @@ from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.server import serve
 from rollout_monitor_local.simulator import Simulator
 from tests.faults.proxy import FaultProxy
-from tests.integration.conftest import World, make_world
+from tests.integration.conftest import World, make_world, world
+
+__all__ = ["world"]  # the plain stack, for fault tests that need no proxy
 
 
 @pytest.fixture

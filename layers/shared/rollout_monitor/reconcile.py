@@ -164,7 +164,7 @@ def record_from_operation(
         version_alias=request.version.version_alias,
         submitted_at=now,
         max_unavailable=metadata.max_unavailable,
-        api_response=operation.to_json_dict(),
+        api_response=operation.to_bounded_json_dict(),
     )
 
 
@@ -195,5 +195,5 @@ def record_from_listing(
         version_id=version.version_number or version_id,
         version_alias=found.version_alias or version.version_alias,
         submitted_at=sent_at,
-        api_response={"adopted_from_endpoint_status": found.to_json_dict()},
+        api_response={"adopted_from_endpoint_status": found.to_bounded_json_dict()},
     )

@@ -64,11 +64,12 @@ class CerebrasClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._protocol = Protocol(deployment_route, retry or RetryPolicy())
+        self._auth = BearerAuth(key_source(api_key))
         self._timeout = timeout
         self._clock = clock
         self._http = httpx.Client(
             base_url=base_url,
-            auth=BearerAuth(key_source(api_key)),
+            auth=self._auth,
             timeout=timeout,
             transport=transport,
         )
@@ -130,7 +131,7 @@ class CerebrasClient:
                 )
         except httpx.HTTPError as exc:
             raise self._protocol.transport_error(exc) from exc
-        return self._protocol.interpret(route, response)
+        return self._protocol.interpret(route, response, self._auth.secrets())
 
 
 class AsyncCerebrasClient:
@@ -152,10 +153,11 @@ class AsyncCerebrasClient:
         max_connections: int = 10,
     ) -> None:
         self._protocol = Protocol(deployment_route, retry or RetryPolicy())
+        self._auth = BearerAuth(key_source(api_key))
         self._timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
-            auth=BearerAuth(key_source(api_key)),
+            auth=self._auth,
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections),
@@ -207,4 +209,4 @@ class AsyncCerebrasClient:
             raise CerebrasTimeoutError(f"no answer within {left:.3g}s") from exc
         except httpx.HTTPError as exc:
             raise self._protocol.transport_error(exc) from exc
-        return self._protocol.interpret(route, response)
+        return self._protocol.interpret(route, response, self._auth.secrets())

@@ -1,24 +1,77 @@
 """The Management API's shapes, as published (``shared/cerebras-api``).
 
 Every model keeps unknown fields (``extra="allow"``) so a field the API adds is carried, not
-rejected; fields the reference describes without publishing are optional.
+rejected; fields the reference describes without publishing are optional. Every string the
+monitor keeps or shows is cleaned (control characters removed) and bounded here, at the
+boundary, so no record (DynamoDB's 400 KB item), event (256 KB) or alert (SNS's 256 KB) built
+from it can exceed its limit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import unicodedata
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from rollout_monitor.cerebras.status import ObservedStatus, normalise_status
+
+MAX_ERROR_MESSAGE = 4000  # characters of a Cerebras error message kept (about 16 KB at most)
+MAX_STATUS = 64  # a status Cerebras sends, kept verbatim up to this when unknown
+MAX_NAME = 300  # ids, model names, aliases, org and architecture names
+MAX_API_RESPONSE_BYTES = 16_384  # the raw answer kept on a record, as JSON
+
+
+def clean_text(value: object, limit: int, *, multiline: bool = False) -> object:
+    """Control characters removed (newlines too, unless ``multiline``), at most ``limit``."""
+    if not isinstance(value, str):
+        return value
+    kept = "".join(
+        ch if (ch == "\n" and multiline) or unicodedata.category(ch)[0] != "C" else " "
+        for ch in value
+    )
+    if not multiline:
+        kept = " ".join(kept.split())
+    return kept if len(kept) <= limit else kept[: limit - 15] + "... (truncated)"
+
+
+def _bounded_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Nested models' own extra fields dropped, for a truncated raw answer."""
+    return {
+        k: {kk: vv for kk, vv in v.items() if not isinstance(vv, dict | list)}
+        if isinstance(v, dict)
+        else v
+        for k, v in document.items()
+    }
+
+
+def _bounded(limit: int, *, multiline: bool = False) -> BeforeValidator:
+    return BeforeValidator(lambda value: clean_text(value, limit, multiline=multiline))
+
+
+Name = Annotated[str, _bounded(MAX_NAME)]
+Status = Annotated[str, _bounded(MAX_STATUS)]
+ErrorMessage = Annotated[str, _bounded(MAX_ERROR_MESSAGE, multiline=True)]
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The payload as the API sent it: unset optional fields stay absent."""
+        """The payload as the API sent it (cleaned): unset optional fields stay absent."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+    def to_bounded_json_dict(self) -> dict[str, Any]:
+        """The payload, unless it is over :data:`MAX_API_RESPONSE_BYTES` as JSON (an answer
+        padded with unknown fields): then only what the monitor reads of it."""
+        document = self.to_json_dict()
+        if len(json.dumps(document)) <= MAX_API_RESPONSE_BYTES:
+            return document
+        known = self.model_dump(
+            mode="json", exclude_unset=True, include=set(type(self).model_fields)
+        )
+        return {"truncated": True, "known_fields": _bounded_document(known)}
 
 
 # --- deployModel -------------------------------------------------------------------------------
@@ -29,20 +82,20 @@ class DeployModelRequest(ApiModel):
 
 
 class DeploymentMetadata(ApiModel):
-    deployment_id: str
-    endpoint_id: str
-    org_name: str
-    model_arch_id: str
-    version_id: int | str
+    deployment_id: Name
+    endpoint_id: Name
+    org_name: Name
+    model_arch_id: Name
+    version_id: int | Name
     created: int
     updated: int
-    rollout_status: str
+    rollout_status: Status
     # Described by the reference, absent from its example: read when present, never required.
-    requested_version: str | None = None
+    requested_version: Name | None = None
     max_unavailable: int | None = None
     updated_replicas: int | None = None
     total_replicas: int | None = None
-    error_message: str | None = None
+    error_message: ErrorMessage | None = None
 
     @property
     def status(self) -> ObservedStatus:
@@ -52,7 +105,7 @@ class DeploymentMetadata(ApiModel):
 class DeployOperation(ApiModel):
     """The operation ``deployModel`` returns; ``name`` is the deployment UUID."""
 
-    name: str
+    name: Name
     done: bool
     response: DeploymentMetadata
 
@@ -61,15 +114,15 @@ class DeployOperation(ApiModel):
 
 
 class DeployedModel(ApiModel):
-    id: str
-    model: str
-    version_alias: str | None = None
+    id: Name
+    model: Name
+    version_alias: Name | None = None
     created: int
-    state: str
+    state: Status
     # Not published for this shape; read when a server sends them.
     updated_replicas: int | None = None
     total_replicas: int | None = None
-    error_message: str | None = None
+    error_message: ErrorMessage | None = None
 
     @property
     def status(self) -> ObservedStatus:
@@ -77,10 +130,10 @@ class DeployedModel(ApiModel):
 
 
 class EndpointStatus(ApiModel):
-    name: str
-    model_arch_id: str
+    name: Name
+    model_arch_id: Name
     deployed_models: list[DeployedModel]
-    managing_org_name: str
+    managing_org_name: Name
     created: int
     updated: int
 

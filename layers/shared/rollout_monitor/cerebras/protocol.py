@@ -12,7 +12,9 @@ request sent once more if the key has changed (it was rotated).
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
+import re
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -94,14 +96,25 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, source: KeySource) -> None:
         self._source = source
+        self._sent: list[SecretStr] = []
+
+    def secrets(self) -> tuple[str, ...]:
+        """The keys sent lately, so an answer that echoes one can be redacted."""
+        return tuple(k.get_secret_value() for k in self._sent)
+
+    def _remember(self, key: SecretStr) -> None:
+        if key not in self._sent:
+            self._sent = [*self._sent[-1:], key]
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         key = self._source()
+        self._remember(key)
         request.headers["Authorization"] = f"Bearer {key.get_secret_value()}"
         response = yield request
         if response.status_code not in _REFUSED_KEY:
             return
         fresh = self._source(fresh=True)
+        self._remember(fresh)
         if fresh.get_secret_value() == key.get_secret_value():
             return
         logger.warning("management key was rotated: retrying once with the new key")
@@ -164,7 +177,9 @@ class Protocol:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def interpret[T: BaseModel](self, route: Route[T], response: httpx.Response) -> T:
+    def interpret[T: BaseModel](
+        self, route: Route[T], response: httpx.Response, secrets: tuple[str, ...] = ()
+    ) -> T:
         status = response.status_code
         if 200 <= status < 300:
             try:
@@ -175,7 +190,7 @@ class Protocol:
                     f"{route.response_model.__name__}: {exc.error_count()} error(s), first: "
                     f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
                 ) from exc
-        detail = _detail(response)
+        detail = _detail(response, secrets)
         if status == 429:
             raise CerebrasRateLimitedError(_retry_after(response), detail)
         if status >= 500:
@@ -251,12 +266,30 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     )
 
 
-def _detail(response: httpx.Response) -> Any:
+MAX_DETAIL = 2000  # characters of an error body kept (it reaches events, alerts and items)
+_BEARER = re.compile(r"(?i)bearer\s+[^\s\"',;]+")
+REDACTED = "[redacted]"
+
+
+def _detail(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Any:
+    """What an error answer says, with any key it echoes redacted, and bounded."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:500]
-    return body.get("detail", body) if isinstance(body, dict) else body
+        return _redact(response.text, secrets)[:MAX_DETAIL]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    text = json.dumps(detail)
+    redacted = _redact(text, secrets)
+    if len(redacted) > MAX_DETAIL:
+        return redacted[:MAX_DETAIL] + "... (truncated)"
+    return detail if redacted == text else json.loads(redacted)
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _BEARER.sub(f"Bearer {REDACTED}", text)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
