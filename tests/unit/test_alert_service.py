@@ -185,3 +185,27 @@ def test_a_claim_held_by_another_delivery_fails_this_one_for_a_retry(h: Harness)
 def test_a_claim_whose_holder_died_is_taken_after_its_lease(h: Harness) -> None:
     h.claims.claim("rejected:r-1", NOW - 61, 60)
     assert h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
+
+
+def test_a_failure_seen_with_a_skewed_clock_then_two_successes_sends_one_recovery(
+    h: Harness,
+) -> None:
+    h.service.handle(
+        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed", NOW + 300)
+    )
+    for n, at in ((2, NOW + 10), (3, NOW + 20)):  # both "before" the failure, by the clocks
+        h.service.handle(
+            DetailType.ROLLOUT_STATUS_CHANGED, changed(f"d-{n}", "done", "succeeded", at)
+        )
+    assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
+
+
+def test_a_failure_delivered_after_the_success_still_gets_its_recovery(h: Harness) -> None:
+    ok = changed("d-2", "done", "succeeded", NOW + 10)
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    late = changed("d-1", "error", "failed", NOW)  # Lambda's retry, after the success
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
+    assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
+    recovery = h.topic.sent[1].document
+    assert (recovery["deployment_id"], recovery["failed_deployment_id"]) == ("d-2", "d-1")

@@ -83,26 +83,36 @@ class AlertService:
         return result
 
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
-        if event.outcome == Outcome.FAILED:
-            self._remember(event, "failed")
         if event.rollout_status in self.alert_statuses:
             key = f"{event.deployment_id}:{event.rollout_status}"
             self._send(key, failure_alert(event, self.links), result)
-        if event.outcome != Outcome.SUCCEEDED:
-            return
+        if event.outcome == Outcome.FAILED:
+            self._failed(event, result)
+        elif event.outcome == Outcome.SUCCEEDED:
+            self._succeeded(event, result)
+
+    def _failed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
+        """Remember the failure; if a later success was already handled (this event came
+        late), the endpoint has recovered from it: say so now."""
+        self.outcomes.set_last_outcome(event.endpoint_id, _outcome(event, "failed"))
+        last = self.outcomes.last_outcome(event.endpoint_id)
+        if last and last.outcome == "succeeded" and last.deployment_id != event.deployment_id:
+            self._recovered(event.endpoint_id, last, event.deployment_id, result)
+
+    def _succeeded(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         last = self.outcomes.last_outcome(event.endpoint_id)
         if last and last.outcome == "failed" and last.deployment_id != event.deployment_id:
-            notice = recovery_alert(event, last.deployment_id)
-            self._send(f"{event.deployment_id}:recovered", notice, result)
-        self._remember(event, "succeeded")
+            self._recovered(
+                event.endpoint_id, _outcome(event, "succeeded"), last.deployment_id, result
+            )
+        self.outcomes.set_last_outcome(event.endpoint_id, _outcome(event, "succeeded"))
 
-    def _remember(self, event: RolloutStatusChanged, outcome: str) -> None:
-        self.outcomes.set_last_outcome(
-            event.endpoint_id,
-            LastOutcome(
-                outcome=outcome, deployment_id=event.deployment_id, observed_at=event.observed_at
-            ),
-        )
+    def _recovered(
+        self, endpoint_id: str, success: LastOutcome, failed_id: str, result: AlertResult
+    ) -> None:
+        """One notice per failure recovered from, whichever success or order brings it."""
+        notice = recovery_alert(endpoint_id, success, failed_id)
+        self._send(f"recovered:{failed_id}", notice, result)
 
     def _send(self, key: str, notification: Notification, result: AlertResult) -> None:
         deadline = self.now() + self.busy_wait_seconds
@@ -125,3 +135,15 @@ class AlertService:
             "alert sent", extra={"alert": key, "severity": notification.attributes["severity"]}
         )
         result.sent.append(key)
+
+
+def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:
+    return LastOutcome(
+        outcome=outcome,
+        deployment_id=event.deployment_id,
+        observed_at=event.observed_at,
+        model=event.model,
+        version_id=event.version_id,
+        requested_by=event.requested_by,
+        seconds_since_submission=event.seconds_since_submission,
+    )

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from rollout_monitor.events import DeploymentRejected, RolloutStalled, RolloutStatusChanged
 from rollout_monitor.ports import MAX_SUBJECT_LENGTH, Notification
+from rollout_monitor.records import LastOutcome
 
 MAX_FIELD = 300  # requested_by, reason and other short untrusted text
 MAX_ERROR_MESSAGE = 4000  # Cerebras's error message, verbatim up to this
@@ -306,28 +307,31 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
     )
 
 
-def recovery_alert(event: RolloutStatusChanged, failed_deployment_id: str) -> Notification:
+def recovery_alert(
+    endpoint_id: str, success: LastOutcome, failed_deployment_id: str
+) -> Notification:
+    """The endpoint rolled out ``success`` after ``failed_deployment_id`` had failed."""
     severity = Severity.INFO
     subject = subject_line(
         f"[{severity.upper()}]",
         "recovered:",
-        clean(event.endpoint_id, 60),
-        f"version {event.version_id} done",
+        clean(endpoint_id, 60),
+        f"version {success.version_id} done",
     )
     rows = [
-        ("Endpoint", clean(event.endpoint_id)),
-        ("Model", clean(event.model)),
-        ("Version", str(event.version_id)),
-        ("Deployment", event.deployment_id),
+        ("Endpoint", clean(endpoint_id)),
+        ("Model", clean(success.model)),
+        ("Version", str(success.version_id)),
+        ("Deployment", success.deployment_id),
         ("After failure", failed_deployment_id),
-        ("Took", _duration(event.seconds_since_submission)),
-        ("Requested by", clean(event.requested_by) or "unknown"),
+        ("Took", _duration(success.seconds_since_submission or 0.0)),
+        ("Requested by", clean(success.requested_by) or "unknown"),
     ]
     document = {
-        "endpoint_id": event.endpoint_id,
-        "model": event.model,
-        "version_id": event.version_id,
-        "deployment_id": event.deployment_id,
+        "endpoint_id": endpoint_id,
+        "model": success.model,
+        "version_id": success.version_id,
+        "deployment_id": success.deployment_id,
         "failed_deployment_id": failed_deployment_id,
     }
     return _notification(
@@ -335,11 +339,11 @@ def recovery_alert(event: RolloutStatusChanged, failed_deployment_id: str) -> No
         "endpoint_recovered",
         subject,
         _body(
-            f"{clean(event.endpoint_id)} is healthy again: {clean(event.model)} rolled out.",
+            f"{clean(endpoint_id)} is healthy again: {clean(success.model)} rolled out.",
             rows,
             ["Nothing: this closes the earlier failure alert."],
         ),
         document,
-        endpoint_id=event.endpoint_id,
-        status=event.rollout_status,
+        endpoint_id=endpoint_id,
+        status="done",
     )

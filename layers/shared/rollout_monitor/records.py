@@ -182,13 +182,17 @@ class EndpointHolder(BaseModel):
 
 
 class LastOutcome(BaseModel):
-    """An endpoint's latest finished rollout, for recovery notices."""
+    """An endpoint's latest finished rollout, for recovery notices (what one says of it)."""
 
     model_config = ConfigDict(frozen=True)
 
     outcome: str  # "succeeded" | "failed"
     deployment_id: str
     observed_at: float
+    model: str | None = None
+    version_id: int | str | None = None
+    requested_by: str | None = None
+    seconds_since_submission: float | None = None
 
 
 class AlertClaimState(StrEnum):
