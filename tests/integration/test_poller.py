@@ -376,3 +376,53 @@ def test_one_throttled_write_holds_back_no_other_record(world: World) -> None:
     client.meta.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", throttle)
     world.poll()  # the next cycle records it
     assert {e["deployment_id"] for e in changes(world)} == {throttled, *others}
+
+
+LOST = "Rollout Lost"
+LOST_AFTER = 900  # the template's default LostAfterSeconds
+
+
+def lost_case(world: World, case: str) -> str:
+    if case == "never listed":
+        return world.deploy("invisible")
+    deployment_id = world.deploy("stalls")
+    world.clock.advance(20)
+    world.poll()  # listed, in progress
+    if case == "endpoint deleted (404)":
+        del world.simulator.endpoints["my-org-llama-3.3-70b"]
+    else:  # listed, then gone from the listing
+        world.simulator.endpoints["my-org-llama-3.3-70b"].deployments.clear()
+    return deployment_id
+
+
+@pytest.mark.parametrize(
+    ("case", "reason", "severity"),
+    [
+        ("endpoint deleted (404)", "endpoint_not_found", "critical"),
+        ("never listed", "not_listed", "warning"),
+        ("listed, then gone", "not_listed", "warning"),
+    ],
+)
+def test_a_rollout_that_cannot_be_seen_ends_lost_once_and_frees_its_endpoint(
+    world: World, case: str, reason: str, severity: str
+) -> None:
+    deployment_id = lost_case(world, case)
+    world.poll()  # first seen missing
+    missing_since = world.clock.now()
+    world.clock.advance(LOST_AFTER - 10)
+    world.poll()
+    assert world.emitted(LOST) == []  # not yet: within its deadline
+    world.clock.advance(10)
+    world.poll()
+    world.clock.advance(10)
+    world.poll()  # nothing more once lost
+    world.router.settle()
+    (lost,) = [e["detail"] for e in world.emitted(LOST)]
+    assert (lost["event_id"], lost["reason"]) == (f"{deployment_id}:lost", reason)
+    assert lost["unlisted_since"] == missing_since
+    assert world.poller.store.deployments.in_flight() == []
+    (alert,) = [a for a in world.alerts() if a.document["kind"] == "rollout_lost"]
+    assert alert.attributes["severity"] == severity
+    assert world.router.failures == []
+    if case != "endpoint deleted (404)":  # the endpoint takes the next request without force
+        assert world.deploy("succeeds") != deployment_id

@@ -13,6 +13,7 @@ from rollout_monitor.events import (
     DeploymentRejected,
     DeploymentSubmitted,
     OutboundDetail,
+    RolloutLost,
     RolloutStalled,
     RolloutStatusChanged,
 )
@@ -28,6 +29,7 @@ EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL)
         ("deployment-rejected", DeploymentRejected),
         ("rollout-status-changed", RolloutStatusChanged),
         ("rollout-stalled", RolloutStalled),
+        ("rollout-lost", RolloutLost),
     ],
 )
 def test_documented_example_is_a_valid_event(name: str, model: type[OutboundDetail]) -> None:

@@ -22,12 +22,14 @@ from rollout_monitor.events import (
     DeploymentRejected,
     DetailType,
     Outcome,
+    RolloutLost,
     RolloutStalled,
     RolloutStatusChanged,
 )
 from rollout_monitor.messages import (
     Links,
     failure_alert,
+    lost_alert,
     recovery_alert,
     rejection_alert,
     stall_alert,
@@ -73,6 +75,9 @@ class AlertService:
                 stall_alert(stalled, self.links),
                 result,
             )
+        elif detail_type == DetailType.ROLLOUT_LOST:
+            lost = RolloutLost.model_validate(detail)
+            self._send(lost.event_id, lost_alert(lost, self.links), result)
         elif detail_type == DetailType.DEPLOYMENT_REJECTED:
             rejected = DeploymentRejected.model_validate(detail)
             self._send(rejected.event_id, rejection_alert(rejected), result)

@@ -34,6 +34,8 @@ class PollerSettings(StoreSettings):
     # JSON, e.g. {"not_started": 600, "rolling_back": 900}
     stall_after_seconds_by_status: dict[str, float] = {}
     poll_max_concurrency: int = Field(default=10, ge=1, le=100)
+    lost_after_seconds: float = Field(default=900.0, gt=0)  # unlisted (or 404) this long
+    max_in_flight_seconds: float = Field(default=7 * 86_400.0, gt=0)
 
 
 class AlertSettings(StoreSettings):

@@ -7,6 +7,7 @@ Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Deployment Rejected``: :class:`DeploymentRejected`
     ``Rollout Status Changed``: :class:`RolloutStatusChanged`
     ``Rollout Stalled``: :class:`RolloutStalled`
+    ``Rollout Lost``: :class:`RolloutLost`
 
 Every outbound detail carries ``schema_version`` and a deterministic ``event_id``: the same
 fact always has the same id, so a subscriber drops duplicates by it. Each is built in one
@@ -49,6 +50,7 @@ class DetailType(StrEnum):
     DEPLOYMENT_REJECTED = "Deployment Rejected"
     ROLLOUT_STATUS_CHANGED = "Rollout Status Changed"
     ROLLOUT_STALLED = "Rollout Stalled"
+    ROLLOUT_LOST = "Rollout Lost"
 
 
 def _endpoint_id(value: str) -> str:
@@ -282,11 +284,49 @@ class RolloutStalled(OutboundDetail):
         )
 
 
+class LostReason(StrEnum):
+    ENDPOINT_NOT_FOUND = "endpoint_not_found"  # the endpoint answers 404
+    NOT_LISTED = "not_listed"  # the endpoint does not list it (never, or no longer)
+    MAX_AGE = "max_age"  # in flight longer than any rollout should take
+
+
+class RolloutLost(_AboutDeployment):
+    """The monitor stopped following a rollout it can no longer see: a terminal outcome."""
+
+    detail_type: ClassVar[DetailType] = DetailType.ROLLOUT_LOST
+
+    reason: LostReason
+    last_status: str
+    unlisted_since: float | None = Field(
+        description="Since when the endpoint has not listed it (or answered 404)."
+    )
+    lost_after_seconds: float
+    submitted_at: float
+    observed_at: float
+    requested_by: str | None
+    request_id: str | None
+
+    @classmethod
+    def of(
+        cls, record: DeploymentRecord, *, reason: LostReason, deadline: float, observed_at: float
+    ) -> RolloutLost:
+        return cls(
+            event_id=f"{record.deployment_id}:lost",
+            reason=reason,
+            last_status=record.status,
+            unlisted_since=record.unlisted_since,
+            lost_after_seconds=deadline,
+            observed_at=observed_at,
+            **_facts(record, "org_name", "model_arch_id", "submitted_at", "request_id"),
+        )
+
+
 OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
     DeploymentSubmitted,
     DeploymentRejected,
     RolloutStatusChanged,
     RolloutStalled,
+    RolloutLost,
 )
 
 

@@ -1,138 +1,44 @@
 """What each alert says: the subject, the text for people, the JSON for machines, the attributes.
 
-Built from the event that triggered it; every untrusted string is cleaned and bounded here.
-When to alert, and once, is :mod:`rollout_monitor.alerts`; where it goes, ``notifier.py``.
+Built from the event that triggered it; every untrusted string is cleaned and bounded (layout
+and bounds: :mod:`rollout_monitor.formatting`). When to alert, and once, is
+:mod:`rollout_monitor.alerts`; where it goes, ``notifier.py``.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
-from urllib.parse import quote
-
-from rollout_monitor.events import DeploymentRejected, RolloutStalled, RolloutStatusChanged
-from rollout_monitor.ports import MAX_SUBJECT_LENGTH, Notification
+from rollout_monitor.events import (
+    DeploymentRejected,
+    LostReason,
+    RolloutLost,
+    RolloutStalled,
+    RolloutStatusChanged,
+)
+from rollout_monitor.formatting import (
+    MAX_ERROR_MESSAGE,
+    Links,
+    Severity,
+    body,
+    clean,
+    duration,
+    notification,
+    replicas,
+    subject_line,
+    when,
+)
+from rollout_monitor.ports import Notification
 from rollout_monitor.records import LastOutcome
 
-MAX_FIELD = 300  # requested_by, reason and other short untrusted text
-MAX_ERROR_MESSAGE = 4000  # Cerebras's error message, verbatim up to this
-MAX_VALUE_LINES = 40  # a multi-line value shown in the text body
-MAX_BODY = 8000  # the text body as a whole
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclass(frozen=True)
-class Links:
-    region: str
-    log_groups: tuple[str, ...]
-    console_endpoint_url: str  # with {endpoint_id} and {org_name}
-
-    def for_deployment(self, endpoint_id: str, org_name: str, deployment_id: str) -> list[str]:
-        base = f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
-        links = [
-            f"{base}#logsV2:log-groups/log-group/{_console_quote(group)}"
-            f"/log-events$3FfilterPattern$3D%22{deployment_id}%22"
-            for group in self.log_groups
-        ]
-        links.append(self.console_endpoint_url.format(endpoint_id=endpoint_id, org_name=org_name))
-        return links
-
-
-def _console_quote(value: str) -> str:
-    return quote(quote(value, safe=""), safe="").replace("%", "$")
-
-
-def clean(text: str | None, limit: int = MAX_FIELD, *, multiline: bool = False) -> str:
-    """Untrusted text made safe to show: no control characters, bounded."""
-    if not text:
-        return ""
-    kept = []
-    for ch in text:
-        if ch == "\n" and multiline:
-            kept.append(ch)
-        elif unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029":
-            kept.append(" ")
-        else:
-            kept.append(ch)
-    cleaned = "".join(kept).strip()
-    if not multiline:
-        cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 15] + "... (truncated)"
-
-
-def subject_line(*parts: str) -> str:
-    """ASCII, one line, under 100 characters; the most telling part first."""
-    text = " ".join(p for p in parts if p)
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    printable = " ".join("".join(c if 32 <= ord(c) < 127 else " " for c in ascii_text).split())
-    if len(printable) <= MAX_SUBJECT_LENGTH:
-        return printable
-    return printable[: MAX_SUBJECT_LENGTH - 3].rstrip() + "..."
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
-def _replicas(updated: int | None, total: int | None) -> str:
-    if updated is None and total is None:
-        return "unknown"
-    shown = ["?" if n is None else str(n) for n in (updated, total)]
-    return f"{shown[0]} of {shown[1]} updated"
-
-
-def _body(title: str, rows: list[tuple[str, str]], next_steps: list[str]) -> str:
-    width = max(len(k) for k, _ in rows)
-    lines = [title, ""]
-    for key, value in rows:
-        first, *rest = (value or "-").split("\n")
-        if len(rest) >= MAX_VALUE_LINES:
-            rest = [*rest[: MAX_VALUE_LINES - 1], f"({len(rest) - MAX_VALUE_LINES + 1} more lines)"]
-        lines.append(f"{key.ljust(width)}  {first}")
-        lines.extend(f"{' ' * width}  {line}" for line in rest)
-    steps = ["", "What to do next:"] + [f"  - {step}" for step in next_steps]
-    text = "\n".join(lines)
-    tail = "\n".join(steps) + "\n"
-    if len(text) + len(tail) > MAX_BODY:  # the next steps and links always fit
-        text = text[: MAX_BODY - len(tail) - 20] + "\n... (truncated)"
-    return text + "\n" + tail
-
-
-def _notification(
-    severity: Severity,
-    kind: str,
-    subject: str,
-    text: str,
-    document: dict[str, Any],
-    *,
-    endpoint_id: str | None,
-    status: str,
-) -> Notification:
-    """One alert: the subject, the text for people, the JSON for machines, the attributes."""
-    return Notification(
-        subject,
-        text,
-        {"kind": kind, "severity": severity.value, "subject": subject} | document,
-        {
-            "severity": severity.value,
-            "endpoint_id": clean(endpoint_id, 256) or "unknown",
-            "rollout_status": status,
-        },
-    )
+__all__ = [
+    "Links",
+    "clean",
+    "failure_alert",
+    "lost_alert",
+    "recovery_alert",
+    "rejection_alert",
+    "stall_alert",
+    "subject_line",
+]
 
 
 def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
@@ -148,7 +54,7 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
     urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
     title = (
         f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} "
-        f"ended {event.rollout_status} after {_duration(event.seconds_since_submission)}."
+        f"ended {event.rollout_status} after {duration(event.seconds_since_submission)}."
     )
     rows = [
         ("Endpoint", clean(event.endpoint_id)),
@@ -156,10 +62,10 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
         ("Version", version),
         ("Status", f"{event.previous_status or 'submitted'} -> {event.rollout_status}"),
         ("Error", error or "(Cerebras sent no error message)"),
-        ("Replicas", _replicas(event.updated_replicas, event.total_replicas)),
-        ("Started", _when(event.submitted_at)),
-        ("Ended", _when(event.observed_at)),
-        ("Took", _duration(event.seconds_since_submission)),
+        ("Replicas", replicas(event.updated_replicas, event.total_replicas)),
+        ("Started", when(event.submitted_at)),
+        ("Ended", when(event.observed_at)),
+        ("Took", duration(event.seconds_since_submission)),
         ("Requested by", clean(event.requested_by) or "unknown"),
         ("Reason", clean(event.reason) or "-"),
         ("Deployment", event.deployment_id),
@@ -186,11 +92,11 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
         "reason": clean(event.reason) or None,
         "links": urls,
     }
-    return _notification(
+    return notification(
         severity,
         "rollout_failed",
         subject,
-        _body(title, rows, steps),
+        body(title, rows, steps),
         document,
         endpoint_id=event.endpoint_id,
         status=event.rollout_status,
@@ -201,7 +107,7 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
     severity = Severity.WARNING
     subject = subject_line(
         f"[{severity.upper()}]",
-        f"stalled {_duration(event.stalled_for_seconds)} in {event.rollout_status}:",
+        f"stalled {duration(event.stalled_for_seconds)} in {event.rollout_status}:",
         clean(event.endpoint_id, 60),
         f"version {event.version_id}",
     )
@@ -210,7 +116,7 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
     seen = "" if event.listed_by_endpoint else " The endpoint does not list this deployment at all."
     title = (
         f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} has made no "
-        f"progress for {_duration(event.stalled_for_seconds)}.{seen}"
+        f"progress for {duration(event.stalled_for_seconds)}.{seen}"
     )
     rows = [
         ("Endpoint", clean(event.endpoint_id)),
@@ -220,10 +126,10 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
         ("Listed", "yes" if event.listed_by_endpoint else "no"),
         (
             "No progress",
-            f"since {_when(event.last_progress_at)} ({_duration(event.stalled_for_seconds)})",
+            f"since {when(event.last_progress_at)} ({duration(event.stalled_for_seconds)})",
         ),
-        ("Deadline", _duration(event.stall_after_seconds)),
-        ("Started", _when(event.submitted_at)),
+        ("Deadline", duration(event.stall_after_seconds)),
+        ("Started", when(event.submitted_at)),
         ("Requested by", clean(event.requested_by) or "unknown"),
         ("Stall", f"episode {event.episode}"),
         ("Deployment", event.deployment_id),
@@ -246,11 +152,11 @@ def stall_alert(event: RolloutStalled, links: Links) -> Notification:
         "requested_by": clean(event.requested_by) or None,
         "links": urls,
     }
-    return _notification(
+    return notification(
         severity,
         "rollout_stalled",
         subject,
-        _body(title, rows, steps),
+        body(title, rows, steps),
         document,
         endpoint_id=event.endpoint_id,
         status=event.rollout_status,
@@ -276,7 +182,7 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
         ("Cerebras said", f"{event.status_code}: {detail}" if event.status_code else "-"),
         ("Request", clean(event.request_id)),
         ("Requested by", clean(event.requested_by) or "unknown"),
-        ("When", _when(event.rejected_at)),
+        ("When", when(event.rejected_at)),
     ]
     steps = {
         "invalid_request": "Fix the request (see Message) and send it again.",
@@ -296,11 +202,11 @@ def rejection_alert(event: DeploymentRejected) -> Notification:
         "blocking_deployment_id": event.blocking_deployment_id,
         "requested_by": clean(event.requested_by) or None,
     }
-    return _notification(
+    return notification(
         severity,
         "deploy_rejected",
         subject,
-        _body(f"A deploy request for {endpoint} was rejected.", rows, [steps[event.reason.value]]),
+        body(f"A deploy request for {endpoint} was rejected.", rows, [steps[event.reason.value]]),
         document,
         endpoint_id=clean(event.endpoint_id, 256) or "unknown",
         status="rejected",
@@ -324,7 +230,7 @@ def recovery_alert(
         ("Version", str(success.version_id)),
         ("Deployment", success.deployment_id),
         ("After failure", failed_deployment_id),
-        ("Took", _duration(success.seconds_since_submission or 0.0)),
+        ("Took", duration(success.seconds_since_submission or 0.0)),
         ("Requested by", clean(success.requested_by) or "unknown"),
     ]
     document = {
@@ -334,11 +240,11 @@ def recovery_alert(
         "deployment_id": success.deployment_id,
         "failed_deployment_id": failed_deployment_id,
     }
-    return _notification(
+    return notification(
         severity,
         "endpoint_recovered",
         subject,
-        _body(
+        body(
             f"{clean(endpoint_id)} is healthy again: {clean(success.model)} rolled out.",
             rows,
             ["Nothing: this closes the earlier failure alert."],
@@ -346,4 +252,64 @@ def recovery_alert(
         document,
         endpoint_id=endpoint_id,
         status="done",
+    )
+
+
+_LOST_WHY = {
+    LostReason.ENDPOINT_NOT_FOUND: "its endpoint no longer exists (Cerebras answers 404)",
+    LostReason.NOT_LISTED: "its endpoint does not list it",
+    LostReason.MAX_AGE: "it has been in flight longer than any rollout should take",
+}
+
+
+def lost_alert(event: RolloutLost, links: Links) -> Notification:
+    """The monitor stopped following a rollout it can no longer see."""
+    gone = event.reason == LostReason.ENDPOINT_NOT_FOUND
+    severity = Severity.CRITICAL if gone else Severity.WARNING
+    subject = subject_line(
+        f"[{severity.upper()}]",
+        f"lost ({event.reason.value}):",
+        clean(event.endpoint_id, 60),
+        f"version {event.version_id}",
+    )
+    urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
+    title = (
+        f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} is no longer "
+        f"followed: {_LOST_WHY[event.reason]}. Its last known status was "
+        f"{clean(event.last_status, 64)}."
+    )
+    unseen = when(event.unlisted_since) if event.unlisted_since else "-"
+    rows = [
+        ("Endpoint", clean(event.endpoint_id)),
+        ("Model", clean(event.model)),
+        ("Version", clean(str(event.version_id), 64)),
+        ("Reason", event.reason.value),
+        ("Last status", clean(event.last_status, 64)),
+        ("Unseen since", unseen),
+        ("Started", when(event.submitted_at)),
+        ("Requested by", clean(event.requested_by) or "unknown"),
+        ("Deployment", event.deployment_id),
+    ]
+    steps = [
+        "Check the endpoint in the Cerebras console: " + urls[-1],
+        "The endpoint is free again: redeploy if the rollout is still wanted.",
+    ]
+    document = {
+        "endpoint_id": event.endpoint_id,
+        "model": event.model,
+        "version_id": event.version_id,
+        "deployment_id": event.deployment_id,
+        "reason": event.reason.value,
+        "last_status": clean(event.last_status, 64),
+        "unlisted_since": event.unlisted_since,
+        "links": urls,
+    }
+    return notification(
+        severity,
+        "rollout_lost",
+        subject,
+        body(title, rows, steps),
+        document,
+        endpoint_id=event.endpoint_id,
+        status="lost",
     )

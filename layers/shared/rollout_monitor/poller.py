@@ -16,13 +16,21 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from rollout_monitor.cerebras.errors import CerebrasError
+from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
+from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
 from rollout_monitor.events import RolloutStalled, dump_pending, load_pending
 from rollout_monitor.ports import Deployments, EndpointHolds, Publisher, StatusReader
 from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord
 from rollout_monitor.rules import Observation, StallPolicy, decide
 
 logger = logging.getLogger(__name__)
+
+
+class _Gone:
+    """A status read answered 404: what was read does not exist (any more)."""
+
+
+GONE = _Gone()
 
 
 @dataclass
@@ -115,15 +123,19 @@ class Poller:
     async def _observe(
         self, records: list[DeploymentRecord], report: CycleReport
     ) -> dict[str, Observation]:
+        """What Cerebras says of each record now; a record whose read failed is absent."""
         limit = asyncio.Semaphore(self.max_concurrency)
-        seen: dict[str, Observation] = {}
 
-        async def timed[T](label: str, call: Awaitable[T]) -> T | None:
+        async def timed[T](label: str, call: Awaitable[T]) -> T | _Gone | None:
             async with limit:
                 report.status_requests += 1
                 started = time.perf_counter()
                 try:
                     return await call
+                except CerebrasNotFoundError:
+                    report.poll_errors["CerebrasNotFoundError"] += 1
+                    logger.warning("status read found nothing (404)", extra={"target": label})
+                    return GONE
                 except CerebrasError as exc:
                     report.poll_errors[type(exc).__name__] += 1
                     logger.warning("status read failed", extra={"target": label, "error": str(exc)})
@@ -140,38 +152,22 @@ class Poller:
                     for r in records
                 )
             )
-            for record, operation in zip(records, operations, strict=True):
-                if operation is not None:
-                    metadata = operation.response
-                    seen[record.deployment_id] = Observation(
-                        metadata.status,
-                        metadata.updated_replicas,
-                        metadata.total_replicas,
-                        metadata.error_message,
-                    )
-            return seen
-
+            return {
+                record.deployment_id: _from_operation(answer)
+                for record, answer in zip(records, operations, strict=True)
+                if answer is not None
+            }
         by_endpoint: dict[str, list[DeploymentRecord]] = defaultdict(list)
         for record in records:
             by_endpoint[record.endpoint_id].append(record)
         endpoints = list(by_endpoint)
         statuses = await asyncio.gather(*(timed(e, self.reader.get_endpoint(e)) for e in endpoints))
-        for endpoint_id, status in zip(endpoints, statuses, strict=True):
-            if status is None:
-                continue
-            for record in by_endpoint[endpoint_id]:
-                listed = status.find(record.deployment_id)
-                seen[record.deployment_id] = (
-                    Observation(None)
-                    if listed is None
-                    else Observation(
-                        listed.status,
-                        listed.updated_replicas,
-                        listed.total_replicas,
-                        listed.error_message,
-                    )
-                )
-        return seen
+        return {
+            record.deployment_id: _from_endpoint(status, record.deployment_id)
+            for endpoint_id, status in zip(endpoints, statuses, strict=True)
+            if status is not None
+            for record in by_endpoint[endpoint_id]
+        }
 
     def _apply(
         self,
@@ -237,6 +233,26 @@ class Poller:
         report.announced += len(details)
         self.deployments.clear_outbox(record)
         return True
+
+
+def _from_operation(answer: DeployOperation | _Gone) -> Observation:
+    if isinstance(answer, _Gone):
+        return Observation(None)  # the deployment route does not know it
+    metadata = answer.response
+    return Observation(
+        metadata.status, metadata.updated_replicas, metadata.total_replicas, metadata.error_message
+    )
+
+
+def _from_endpoint(status: EndpointStatus | _Gone, deployment_id: str) -> Observation:
+    if isinstance(status, _Gone):
+        return Observation(None, endpoint_gone=True)
+    listed = status.find(deployment_id)
+    if listed is None:
+        return Observation(None)
+    return Observation(
+        listed.status, listed.updated_replicas, listed.total_replicas, listed.error_message
+    )
 
 
 _UNCHANGED_FIELDS = {"last_observed_at"}

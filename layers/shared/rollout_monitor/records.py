@@ -63,9 +63,15 @@ class DeploymentRecord(Outbox):
     terminal_at: float | None = None
     api_response: dict[str, Any] = {}
     unknown_status_warned: str | None = None
+    unlisted_since: float | None = None  # first seen missing from its endpoint (or 404)
+    # The monitor stopped following it (endpoint gone, never or no longer listed, too old):
+    # a terminal outcome of the monitor's own, whatever Cerebras's last status was.
+    lost_reason: str | None = None
 
     @property
     def terminal(self) -> bool:
+        if self.lost_reason is not None:
+            return True
         return self.status_known and RolloutStatus(self.status).terminal
 
     @property

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rollout_monitor.cerebras.status import ObservedStatus
-from rollout_monitor.events import OutboundDetail, RolloutStalled, RolloutStatusChanged
+from rollout_monitor.events import (
+    LostReason,
+    OutboundDetail,
+    RolloutLost,
+    RolloutStalled,
+    RolloutStatusChanged,
+)
 from rollout_monitor.records import DeploymentRecord, HistoryEntry
 
 
@@ -22,14 +28,18 @@ class Observation:
     updated_replicas: int | None = None
     total_replicas: int | None = None
     error_message: str | None = None
+    endpoint_gone: bool = False  # the endpoint itself answered 404
 
 
 @dataclass(frozen=True, slots=True)
 class StallPolicy:
-    """How long a rollout may go without progress, by default and per status."""
+    """How long a rollout may go without progress (by default and per status) before it is
+    reported stalled; unseen before it is lost; in flight at all before it is given up."""
 
     after_seconds: float = 1800.0
     by_status: Mapping[str, float] = field(default_factory=dict)
+    lost_after_seconds: float = 900.0  # not listed (or endpoint 404) for this long: lost
+    max_age_seconds: float = 7 * 86_400.0  # in flight for this long: lost, whatever it says
 
     def deadline(self, status: str) -> float:
         return self.by_status.get(status, self.after_seconds)
@@ -55,13 +65,43 @@ def decide(
     """Decide what an observation (``None``: the read failed) changes."""
     after = record
     if seen is not None:
+        listed = seen.status is not None
         after = after.model_copy(
-            update={"last_observed_at": now, "listed": seen.status is not None}
+            update={
+                "last_observed_at": now,
+                "listed": listed,
+                "unlisted_since": None if listed else record.unlisted_since or now,
+            }
         )
     decision = Decision(after)
     if seen is not None and seen.status is not None:
         decision = _observed(record, after, seen, seen.status, now)
+    decision = _check_lost(decision, seen, now, stall)
     return _check_stall(decision, now, stall)
+
+
+def _check_lost(
+    decision: Decision, seen: Observation | None, now: float, policy: StallPolicy
+) -> Decision:
+    """A rollout the monitor can no longer see ends its tracking, explicitly, once."""
+    after = decision.record
+    if after.terminal:
+        return decision
+    reason: LostReason | None = None
+    deadline = policy.lost_after_seconds
+    if now - after.submitted_at >= policy.max_age_seconds:
+        reason, deadline = LostReason.MAX_AGE, policy.max_age_seconds
+    elif (
+        seen is not None
+        and after.unlisted_since is not None
+        and now - after.unlisted_since >= deadline
+    ):
+        reason = LostReason.ENDPOINT_NOT_FOUND if seen.endpoint_gone else LostReason.NOT_LISTED
+    if reason is None:
+        return decision
+    after = after.model_copy(update={"lost_reason": reason.value, "terminal_at": now})
+    event = RolloutLost.of(after, reason=reason, deadline=deadline, observed_at=now)
+    return Decision(after, decision.entry, (*decision.events, event), decision.warn_unknown_status)
 
 
 def _observed(

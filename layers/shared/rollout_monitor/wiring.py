@@ -102,7 +102,10 @@ class PollerContainer:
                 reader=client,
                 publisher=self.publisher,
                 stall=StallPolicy(
-                    self.settings.stall_after_seconds, self.settings.stall_after_seconds_by_status
+                    self.settings.stall_after_seconds,
+                    self.settings.stall_after_seconds_by_status,
+                    lost_after_seconds=self.settings.lost_after_seconds,
+                    max_age_seconds=self.settings.max_in_flight_seconds,
                 ),
                 per_deployment_route=self.cerebras.deployment_status_route is not None,
                 max_concurrency=self.settings.poll_max_concurrency,
