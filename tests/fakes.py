@@ -163,16 +163,19 @@ class FakeDeployments:
     requests: FakeRequests
     endpoints: FakeEndpoints
     records: dict[str, DeploymentRecord] = field(default_factory=dict)
-    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
+    entries: dict[str, list[HistoryEntry]] = field(default_factory=dict)
 
     def get(self, deployment_id: str) -> DeploymentRecord | None:
         return self.records.get(deployment_id)
+
+    def history(self, deployment_id: str) -> list[HistoryEntry]:
+        return self.entries.get(deployment_id, [])
 
     def record_submission(self, record: DeploymentRecord, lease_until: float) -> None:
         if record.deployment_id in self.records:
             raise StoreError(f"deployment {record.deployment_id} is already recorded")
         self.records[record.deployment_id] = record.model_copy(update={"pending_events": []})
-        self.history[record.deployment_id] = [
+        self.entries[record.deployment_id] = [
             HistoryEntry.of(record, previous_status=None, observed_at=record.submitted_at)
         ]
         self.requests.finish_submitted(record, lease_until)

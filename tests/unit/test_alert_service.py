@@ -15,7 +15,8 @@ from rollout_monitor.events import (
     RolloutStatusChanged,
 )
 from rollout_monitor.messages import Links
-from tests.fakes import FakeClaims, FakeEndpoints, FakeTopic
+from rollout_monitor.records import DeploymentRecord, HistoryEntry
+from tests.fakes import FakeClaims, FakeDeployments, FakeEndpoints, FakeRequests, FakeTopic
 
 NOW = 1_767_225_600.0
 LINKS = Links("us-east-1", ("/aws/lambda/poller",), "https://console.example/{endpoint_id}")
@@ -80,13 +81,33 @@ def rejected() -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
+def stored(detail: dict[str, Any], **changes: Any) -> DeploymentRecord:
+    """The record the table holds for an event's deployment."""
+    return DeploymentRecord(
+        deployment_id=detail["deployment_id"],
+        endpoint_id=detail["endpoint_id"],
+        org_name="o",
+        model_arch_id="a",
+        version_id=1,
+        model=detail["model"],
+        request_id="r",
+        submitted_at=NOW - 100,
+        status=detail["rollout_status"],
+        sequence=detail.get("sequence", 0),
+        last_progress_at=NOW,
+        requested_by="ci",
+    ).model_copy(update=changes)
+
+
 class Harness:
     def __init__(self, statuses: frozenset[str] = frozenset({"error", "rolled_back"})) -> None:
         self.claims, self.endpoints, self.topic = FakeClaims(), FakeEndpoints(), FakeTopic()
+        self.deployments = FakeDeployments(FakeRequests(), self.endpoints)
         self.now = NOW
         self.service = AlertService(
             claims=self.claims,
             outcomes=self.endpoints,
+            deployments=self.deployments,
             sender=self.topic,
             alert_statuses=statuses,
             links=LINKS,
@@ -98,6 +119,32 @@ class Harness:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def record(self, detail: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """Put the event's deployment in the table, as the poller would have; return it."""
+        record = stored(detail, **changes)
+        self.deployments.records[record.deployment_id] = record
+        if "sequence" in detail:
+            entry = HistoryEntry(
+                deployment_id=record.deployment_id,
+                sequence=detail["sequence"],
+                previous_status=detail["previous_status"],
+                status=detail["rollout_status"],
+                observed_at=detail["observed_at"],
+                error_message=detail["error_message"],
+            )
+            self.deployments.entries.setdefault(record.deployment_id, []).append(entry)
+        return detail
+
+    def handle(self, detail_type: str, detail: dict[str, Any]) -> Any:
+        """Deliver an event the table bears out (the poller recorded what it says)."""
+        if detail_type == DetailType.ROLLOUT_STATUS_CHANGED:
+            self.record(detail)
+        elif detail_type == DetailType.ROLLOUT_STALLED:
+            record = self.deployments.records.get(detail["deployment_id"])
+            episode = max(detail["episode"], record.stall_episode if record else 0)
+            self.record(detail, stall_episode=episode)
+        return self.service.handle(detail_type, detail)
+
     def kinds(self) -> list[str]:
         return [n.document["kind"] for n in self.topic.sent]
 
@@ -108,41 +155,37 @@ def h() -> Harness:
 
 
 def test_a_failure_alerts_once_however_often_it_is_delivered(h: Harness) -> None:
-    first = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
-    again = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    first = h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    again = h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
     assert (first.sent, again.skipped) == (["d-1:error"], ["d-1:error"])
     assert h.kinds() == ["rollout_failed"]
     assert h.topic.sent[0].attributes["severity"] == "critical"
 
 
 def test_a_status_not_listed_sends_nothing_but_is_remembered(h: Harness) -> None:
-    result = h.service.handle(
-        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled")
-    )
+    result = h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled"))
     assert (result.sent, h.topic.sent) == ([], [])
     assert h.endpoints.last_outcome("e-1") is None  # a cancel is neither failure nor success
 
 
 def test_a_listed_cancelled_status_alerts() -> None:
     h = Harness(frozenset({"error", "cancelled"}))
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled"))
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled"))
     assert h.kinds() == ["rollout_failed"]
 
 
 def test_a_success_after_a_failure_sends_one_recovery(h: Harness) -> None:
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
     ok = changed("d-2", "done", "succeeded", NOW + 10)
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
-    h.service.handle(
-        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-3", "done", "succeeded", NOW + 20)
-    )
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-3", "done", "succeeded", NOW + 20))
     assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
     assert h.topic.sent[1].document["failed_deployment_id"] == "d-1"
 
 
 def test_a_success_with_no_failure_before_sends_nothing(h: Harness) -> None:
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "done", "succeeded"))
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "done", "succeeded"))
     assert h.topic.sent == []
     outcome = h.endpoints.last_outcome("e-1")
     assert outcome is not None
@@ -150,62 +193,83 @@ def test_a_success_with_no_failure_before_sends_nothing(h: Harness) -> None:
 
 
 def test_each_stall_episode_alerts_once(h: Harness) -> None:
-    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(1))
-    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(1))
-    h.service.handle(DetailType.ROLLOUT_STALLED, stalled(2))
+    h.handle(DetailType.ROLLOUT_STALLED, stalled(1))
+    h.handle(DetailType.ROLLOUT_STALLED, stalled(1))
+    h.handle(DetailType.ROLLOUT_STALLED, stalled(2))
     assert h.kinds() == ["rollout_stalled", "rollout_stalled"]
 
 
 def test_a_rejection_alerts_once(h: Harness) -> None:
-    h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
-    h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    h.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+    h.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
     assert h.kinds() == ["deploy_rejected"]
 
 
 def test_an_event_with_no_alert_is_skipped(h: Harness) -> None:
-    result = h.service.handle("Deployment Submitted", {"anything": 1})
+    result = h.handle("Deployment Submitted", {"anything": 1})
     assert (result.sent, result.skipped, h.topic.sent) == ([], [], [])
 
 
 def test_sns_down_releases_the_claim_so_the_retry_sends(h: Harness) -> None:
     h.topic.failures = 1
     with pytest.raises(RuntimeError):
-        h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+        h.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
     assert h.claims.states == {}
-    assert h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
+    assert h.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
 
 
 def test_a_claim_held_by_another_delivery_fails_this_one_for_a_retry(h: Harness) -> None:
     h.claims.claim("rejected:r-1", NOW, 60)
     with pytest.raises(AlertInProgressError):
-        h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
+        h.handle(DetailType.DEPLOYMENT_REJECTED, rejected())
     assert h.topic.sent == []
 
 
 def test_a_claim_whose_holder_died_is_taken_after_its_lease(h: Harness) -> None:
     h.claims.claim("rejected:r-1", NOW - 61, 60)
-    assert h.service.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
+    assert h.handle(DetailType.DEPLOYMENT_REJECTED, rejected()).sent == ["rejected:r-1"]
 
 
 def test_a_failure_seen_with_a_skewed_clock_then_two_successes_sends_one_recovery(
     h: Harness,
 ) -> None:
-    h.service.handle(
-        DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed", NOW + 300)
-    )
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed", NOW + 300))
     for n, at in ((2, NOW + 10), (3, NOW + 20)):  # both "before" the failure, by the clocks
-        h.service.handle(
-            DetailType.ROLLOUT_STATUS_CHANGED, changed(f"d-{n}", "done", "succeeded", at)
-        )
+        h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed(f"d-{n}", "done", "succeeded", at))
     assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
 
 
 def test_a_failure_delivered_after_the_success_still_gets_its_recovery(h: Harness) -> None:
     ok = changed("d-2", "done", "succeeded", NOW + 10)
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, ok)
     late = changed("d-1", "error", "failed", NOW)  # Lambda's retry, after the success
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
-    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, late)
     assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
     recovery = h.topic.sent[1].document
     assert (recovery["deployment_id"], recovery["failed_deployment_id"]) == ("d-2", "d-1")
+
+
+def test_a_forged_status_event_sends_nothing(h: Harness) -> None:
+    forged = changed("d-9", "error", "failed")  # no such deployment in the table
+    result = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, forged)
+    assert (result.unverified, h.topic.sent) == (["d-9:2"], [])
+    h.record(changed("d-9", "in_progress", None))  # it exists, but never had that status
+    result = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, forged)
+    assert (result.unverified, h.topic.sent) == (["d-9:2"], [])
+
+
+def test_a_forged_stall_event_sends_nothing(h: Harness) -> None:
+    h.record(stalled(1) | {"rollout_status": "in_progress"}, stall_episode=0)
+    result = h.service.handle(DetailType.ROLLOUT_STALLED, stalled(1))
+    assert (result.unverified, h.topic.sent) == (["d-1:stall:1"], [])
+
+
+def test_the_alert_says_what_the_table_says_not_the_event(h: Harness) -> None:
+    event = h.record(changed("d-1", "error", "failed"))
+    tampered = event | {"error_message": "call +1-555-0100 now", "requested_by": "mallory"}
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, tampered)
+    (alert,) = h.topic.sent
+    assert "555-0100" not in alert.text
+    assert "mallory" not in alert.text
+    assert "boom" in alert.text  # the stored error message

@@ -5,7 +5,9 @@ Each alert is keyed on its cause ((deployment, status), (deployment, stall episo
 rejected request, (deployment, recovered)) and claimed in the table before it is sent, so a
 duplicate or retried event sends nothing more. If SNS fails the claim is released and the
 invocation fails: Lambda retries it, then its dead-letter queue keeps it. What each alert
-says is built in :mod:`rollout_monitor.messages`.
+says is built in :mod:`rollout_monitor.messages`, from the stored record: a status change,
+stall or loss the table does not show is logged as unverified and sends nothing, so an event
+forged on the bus cannot page anyone with its own text.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel
 
+from rollout_monitor.cerebras.status import normalise_status
 from rollout_monitor.events import (
     DeploymentRejected,
     DetailType,
@@ -34,7 +37,13 @@ from rollout_monitor.messages import (
     rejection_alert,
     stall_alert,
 )
-from rollout_monitor.ports import AlertClaims, EndpointOutcomes, Notification, Sender
+from rollout_monitor.ports import (
+    AlertClaims,
+    DeploymentLookup,
+    EndpointOutcomes,
+    Notification,
+    Sender,
+)
 from rollout_monitor.records import AlertClaimState, LastOutcome
 
 logger = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ class AlertInProgressError(Exception):
 class AlertResult(BaseModel):
     sent: list[str] = []  # alert keys sent by this invocation
     skipped: list[str] = []  # already sent by an earlier delivery
+    unverified: list[str] = []  # events the table does not bear out: nothing sent
 
 
 @dataclass
@@ -57,6 +67,7 @@ class AlertService:
 
     claims: AlertClaims
     outcomes: EndpointOutcomes
+    deployments: DeploymentLookup
     sender: Sender
     alert_statuses: frozenset[str]
     links: Links
@@ -67,17 +78,18 @@ class AlertService:
     def handle(self, detail_type: str, detail: Mapping[str, Any]) -> AlertResult:
         result = AlertResult()
         if detail_type == DetailType.ROLLOUT_STATUS_CHANGED:
-            self._status_changed(RolloutStatusChanged.model_validate(detail), result)
+            changed = self._stored_change(RolloutStatusChanged.model_validate(detail))
+            if self._verified(changed, detail, result):
+                self._status_changed(changed, result)
         elif detail_type == DetailType.ROLLOUT_STALLED:
-            stalled = RolloutStalled.model_validate(detail)
-            self._send(
-                f"{stalled.deployment_id}:stall:{stalled.episode}",
-                stall_alert(stalled, self.links),
-                result,
-            )
+            stalled = self._stored_stall(RolloutStalled.model_validate(detail))
+            if self._verified(stalled, detail, result):
+                key = f"{stalled.deployment_id}:stall:{stalled.episode}"
+                self._send(key, stall_alert(stalled, self.links), result)
         elif detail_type == DetailType.ROLLOUT_LOST:
-            lost = RolloutLost.model_validate(detail)
-            self._send(lost.event_id, lost_alert(lost, self.links), result)
+            lost = self._stored_loss(RolloutLost.model_validate(detail))
+            if self._verified(lost, detail, result):
+                self._send(lost.event_id, lost_alert(lost, self.links), result)
         elif detail_type == DetailType.DEPLOYMENT_REJECTED:
             rejected = DeploymentRejected.model_validate(detail)
             self._send(rejected.event_id, rejection_alert(rejected), result)
@@ -86,6 +98,71 @@ class AlertService:
                 "no alert is defined for this event: skipped", extra={"detail_type": detail_type}
             )
         return result
+
+    # -- the table's word, not the event's ------------------------------------------------------
+
+    @staticmethod
+    def _verified[E](
+        event: E | None, detail: Mapping[str, Any], result: AlertResult
+    ) -> TypeGuard[E]:
+        if event is not None:
+            return True
+        event_id = str(detail.get("event_id", "?"))[:200]
+        logger.warning("event not borne out by the table: no alert", extra={"event_id": event_id})
+        result.unverified.append(event_id)
+        return False
+
+    def _stored_change(self, event: RolloutStatusChanged) -> RolloutStatusChanged | None:
+        """The change as the table recorded it (its history entry), or None."""
+        record = self.deployments.get(event.deployment_id)
+        if record is None:
+            return None
+        entry = next(
+            (
+                h
+                for h in self.deployments.history(event.deployment_id)
+                if h.sequence == event.sequence
+            ),
+            None,
+        )
+        if entry is None or entry.status != event.rollout_status:
+            return None
+        at_the_time = record.model_copy(
+            update={
+                "status": entry.status,
+                "status_known": normalise_status(entry.status).known,
+                "sequence": entry.sequence,
+                "error_message": entry.error_message,
+                "updated_replicas": entry.updated_replicas,
+                "total_replicas": entry.total_replicas,
+                "lost_reason": None,
+            }
+        )
+        return RolloutStatusChanged.of(
+            at_the_time, previous_status=entry.previous_status, observed_at=entry.observed_at
+        )
+
+    def _stored_stall(self, event: RolloutStalled) -> RolloutStalled | None:
+        record = self.deployments.get(event.deployment_id)
+        if record is None or record.stall_episode < event.episode or event.episode < 1:
+            return None
+        return RolloutStalled.of(
+            record.model_copy(update={"stall_episode": event.episode}),
+            stalled_for=event.stalled_for_seconds,
+            deadline=event.stall_after_seconds,
+            observed_at=event.observed_at,
+        )
+
+    def _stored_loss(self, event: RolloutLost) -> RolloutLost | None:
+        record = self.deployments.get(event.deployment_id)
+        if record is None or record.lost_reason != event.reason.value:
+            return None
+        return RolloutLost.of(
+            record,
+            reason=event.reason,
+            deadline=event.lost_after_seconds,
+            observed_at=event.observed_at,
+        )
 
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         if event.rollout_status in self.alert_statuses:

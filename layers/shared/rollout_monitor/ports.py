@@ -49,6 +49,13 @@ class Deployments(Protocol):
     def release_outbox(self, record: DeploymentRecord) -> None: ...
 
 
+class DeploymentLookup(Protocol):
+    """What the alert function reads to check an event against the table."""
+
+    def get(self, deployment_id: str) -> DeploymentRecord | None: ...
+    def history(self, deployment_id: str) -> list[HistoryEntry]: ...
+
+
 class Submissions(Protocol):
     """The deploy path's one transaction: record, history, request result, endpoint hold."""
 

@@ -64,6 +64,7 @@ def alert_service() -> AlertService:
     return AlertService(
         claims=store.alert_claims,
         outcomes=store.endpoints,
+        deployments=store.deployments,
         sender=SnsNotifier(settings.alert_topic_arn, boto3.client("sns")),
         alert_statuses=settings.statuses,
         links=Links(
