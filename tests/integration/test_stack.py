@@ -70,3 +70,21 @@ def test_secrets_never_reach_a_functions_environment(stack: Stack) -> None:
         assert "CEREBRAS_API_KEY" not in function.environment
         arn = function.environment["CEREBRAS_API_KEY_SECRET_ARN"]
         assert arn.startswith("arn:aws:secretsmanager:")
+
+
+def test_only_the_monitors_functions_may_put_events_with_its_source(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    (policy,) = [v for v in resources.values() if v["Type"] == "AWS::Events::EventBusPolicy"]
+    statement = policy["Properties"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "events:PutEvents",
+    )
+    assert statement["Condition"]["StringEquals"] == {"events:source": "cerebras.rollout-monitor"}
+    allowed = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert allowed == [
+        {"Fn::GetAtt": ["DeployFunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["PollerFunctionRole", "Arn"]},
+    ]
+    assert "AlertFunctionRole" not in str(statement)  # the alert function never speaks
