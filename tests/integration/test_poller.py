@@ -426,3 +426,14 @@ def test_a_rollout_that_cannot_be_seen_ends_lost_once_and_frees_its_endpoint(
     assert world.router.failures == []
     if case != "endpoint deleted (404)":  # the endpoint takes the next request without force
         assert world.deploy("succeeds") != deployment_id
+
+
+def test_a_loss_recorded_by_one_poller_is_not_undone_by_another(world: World) -> None:
+    deployment_id = world.deploy("stalls")
+    store = world.poller.store.deployments
+    before = store.get(deployment_id)
+    lost = before.model_copy(update={"lost_reason": "not_listed", "terminal_at": 1.0})
+    assert store.save_observation(before, lost, None)
+    still_listed = before.model_copy(update={"listed": True, "updated_replicas": 1})
+    assert not store.save_observation(before, still_listed, None)  # read before the loss
+    assert store.get(deployment_id).lost_reason == "not_listed"

@@ -267,7 +267,7 @@ def test_a_taken_over_request_that_sent_waits_until_absence_is_proven(h: Harness
     with pytest.raises(DeployOutcomeUnknownError):
         h.handle()  # nothing listed yet, and it could still appear: never sent blind
     assert h.cerebras.deploys == []
-    h.clock.now += 61  # a listing read now would show it: it was never made
+    h.clock.now += 86  # past the send window and the listing delay: it was never made
     assert h.handle().deployment_id == "d-1"
     assert len(h.cerebras.deploys) == 1
 
@@ -304,3 +304,30 @@ def test_a_deployment_over_at_once_announces_its_status(h: Harness) -> None:
     )
     assert changed.outcome == "failed"
     assert ENDPOINT not in h.endpoints.holds
+
+
+def test_a_retry_that_sent_adopts_its_deployment_even_if_another_holds_the_endpoint(
+    h: Harness,
+) -> None:
+    """Looking for what was sent comes before the busy check: a made deployment is never
+    answered with endpoint_busy."""
+    _, claim = h.requests.claim("r-1", CONTENT, NOW, 60)
+    h.endpoints.claim(ENDPOINT, "r-1", NOW, force=False, stale_after=900)
+    h.requests.mark_sent(claim, NOW, [])
+    h.requests.interrupt("r-1", NOW)  # deployModel failed ambiguously; the invocation failed
+    h.endpoints.claim(ENDPOINT, "r-2", NOW + 30, force=True, stale_after=900)  # someone forced
+    h.cerebras.endpoint = EndpointStatus.model_validate(
+        {
+            "name": ENDPOINT,
+            "model_arch_id": "llama-3.3-70b",
+            "deployed_models": [
+                {"id": "d-9", "model": MODEL, "created": int(NOW), "state": "in_progress"}
+            ],
+            "managing_org_name": "my-org",
+            "created": 0,
+            "updated": 0,
+        }
+    )
+    result = h.handle()
+    assert (result.outcome, result.deployment_id) == ("submitted", "d-9")
+    assert h.cerebras.deploys == []

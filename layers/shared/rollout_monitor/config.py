@@ -20,6 +20,7 @@ class StoreSettings(BaseSettings):
 
 class DeploySettings(StoreSettings):
     request_lease_seconds: float = Field(default=60.0, gt=0)
+    hold_stale_seconds: float = Field(default=900.0, gt=0)
     # After deployModel failed ambiguously (docs/decisions.md, "deployModel is never sent blind")
     reconcile_skew_seconds: float = Field(default=600.0, ge=0)
     reconcile_wait_seconds: float = Field(default=25.0, ge=0)

@@ -95,6 +95,7 @@ class DeployService:
     now: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     lease_seconds: float = 60.0
+    hold_stale_seconds: float = 900.0  # a hold whose request recorded nothing lapses after this
     duplicate_wait_seconds: float = 10.0
     duplicate_poll_seconds: float = 0.2
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
@@ -137,12 +138,9 @@ class DeployService:
     # -- the first delivery -------------------------------------------------------------------
 
     def _deploy(self, request: DeployRequested, claim: RequestClaim) -> DeployResult:
-        busy = self._hold_endpoint(request, claim)
-        if busy is not None:
-            return self._finish_rejection(claim, busy)
         record: DeploymentRecord | DeploymentRejected | None = None
         adopted = False
-        if claim.sent_at is not None:  # an earlier delivery may have sent deployModel
+        if claim.sent_at is not None:  # an earlier delivery may have sent deployModel: look first
             record = self.reconciler.look(
                 request, claim.request_id, claim.sent_at, claim.known_before
             )
@@ -153,6 +151,9 @@ class DeployService:
                     "its deployment is not listed yet; retry later"
                 )
         if record is None:
+            busy = self._hold_endpoint(request, claim)
+            if busy is not None:
+                return self._finish_rejection(claim, busy)
             record, adopted = self._send(request, claim)
         if isinstance(record, DeploymentRejected):
             self.endpoints.release(request.endpoint_id, claim.request_id)
@@ -223,7 +224,7 @@ class DeployService:
             claim.request_id,
             claim.claimed_at,
             force=request.force,
-            stale_after=self.lease_seconds,
+            stale_after=self.hold_stale_seconds,
         )
         if hold is not None and self._finished(hold.deployment_id):
             # Its rollout ended but the poller had not freed the endpoint yet.
@@ -232,7 +233,7 @@ class DeployService:
                 claim.request_id,
                 claim.claimed_at,
                 force=True,
-                stale_after=self.lease_seconds,
+                stale_after=self.hold_stale_seconds,
             )
         if hold is None:
             return None

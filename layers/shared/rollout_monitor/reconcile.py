@@ -40,6 +40,7 @@ class ReconcilePolicy:
     wait_seconds: float = 25.0  # how long a deployment not listed yet is waited for
     poll_seconds: float = 5.0
     listing_delay_seconds: float = 60.0  # a deployment is listed within this of its creation
+    send_window_seconds: float = 25.0  # deployModel's own retries (429) may send this late
 
 
 @dataclass
@@ -104,8 +105,10 @@ class Reconciler:
             self.sleep(self.policy.poll_seconds)
 
     def proven_absent(self, sent_at: float) -> bool:
-        """A look that found nothing now proves nothing was made (it would be listed)."""
-        return self.now() >= sent_at + self.policy.listing_delay_seconds
+        """A look that found nothing now proves nothing was made: the last attempt that could
+        have acted left within the send window, and would be listed by now."""
+        policy = self.policy
+        return self.now() >= sent_at + policy.send_window_seconds + policy.listing_delay_seconds
 
 
 def same_version(listed: DeployedModel, request: DeployRequested) -> bool:

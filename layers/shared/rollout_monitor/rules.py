@@ -70,7 +70,9 @@ def decide(
             update={
                 "last_observed_at": now,
                 "listed": listed,
-                "unlisted_since": None if listed else record.unlisted_since or now,
+                "unlisted_since": None
+                if listed
+                else (now if record.unlisted_since is None else record.unlisted_since),
             }
         )
     decision = Decision(after)

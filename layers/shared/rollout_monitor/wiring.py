@@ -41,19 +41,22 @@ def publisher(settings: StoreSettings) -> EventPublisher:
 def deploy_service() -> DeployService:
     """The deploy function's service, wired to AWS and Cerebras as its environment says."""
     settings = DeploySettings()
+    cerebras = CerebrasSettings()
     store = tables(settings)
     return DeployService(
         requests=store.requests,
         endpoints=store.endpoints,
         deployments=store.deployments,
-        cerebras=build_client(CerebrasSettings()),
+        cerebras=build_client(cerebras),
         publisher=publisher(settings),
         lease_seconds=settings.request_lease_seconds,
+        hold_stale_seconds=settings.hold_stale_seconds,
         reconcile=ReconcilePolicy(
             skew_seconds=settings.reconcile_skew_seconds,
             wait_seconds=settings.reconcile_wait_seconds,
             poll_seconds=settings.reconcile_poll_seconds,
             listing_delay_seconds=settings.reconcile_listing_delay_seconds,
+            send_window_seconds=cerebras.retry_deadline_seconds,
         ),
     )
 

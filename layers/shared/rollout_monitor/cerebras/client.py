@@ -25,6 +25,7 @@ from rollout_monitor.cerebras.models import (
 from rollout_monitor.cerebras.protocol import (
     DEFAULT_BASE_URL,
     BearerAuth,
+    Budget,
     KeySource,
     Protocol,
     RetryPolicy,
@@ -99,9 +100,9 @@ class CerebrasClient:
         return self._send(self._protocol.get_deployment(endpoint_id, deployment_id))
 
     def _send[T: BaseModel](self, route: Route[T]) -> T:
-        deadline = self._clock() + self._protocol.retry.deadline
+        deadline = Budget(self._clock() + self._protocol.retry.deadline)
         retrying = tenacity.Retrying(**self._protocol.retry_arguments(route))
-        attempt: Callable[[Route[T], float], T] = self._attempt
+        attempt: Callable[[Route[T], Budget], T] = self._attempt
         try:
             return retrying(attempt, route, deadline)
         except CerebrasError as exc:
@@ -110,10 +111,11 @@ class CerebrasClient:
                 raise
             raise unknown from exc
 
-    def _attempt[T: BaseModel](self, route: Route[T], deadline: float) -> T:
-        left = deadline - self._clock()
-        if left <= 0:
-            raise CerebrasTimeoutError("the call's deadline has passed", sent=False)
+    def _attempt[T: BaseModel](self, route: Route[T], budget: Budget) -> T:
+        with budget.attempt(self._clock()) as left:
+            return self._exchange(route, budget.at, left)
+
+    def _exchange[T: BaseModel](self, route: Route[T], deadline: float, left: float) -> T:
         try:
             with self._http.stream(
                 route.method, route.path, json=route.body, timeout=min(self._timeout, left)
@@ -187,9 +189,9 @@ class AsyncCerebrasClient:
         return await self._send(self._protocol.get_deployment(endpoint_id, deployment_id))
 
     async def _send[T: BaseModel](self, route: Route[T]) -> T:
-        deadline = time.monotonic() + self._protocol.retry.deadline
+        deadline = Budget(time.monotonic() + self._protocol.retry.deadline)
         retrying = tenacity.AsyncRetrying(**self._protocol.retry_arguments(route))
-        attempt: Callable[[Route[T], float], Awaitable[T]] = self._attempt
+        attempt: Callable[[Route[T], Budget], Awaitable[T]] = self._attempt
         try:
             return await retrying(attempt, route, deadline)
         except CerebrasError as exc:
@@ -198,10 +200,11 @@ class AsyncCerebrasClient:
                 raise
             raise unknown from exc
 
-    async def _attempt[T: BaseModel](self, route: Route[T], deadline: float) -> T:
-        left = min(self._timeout, deadline - time.monotonic())
-        if left <= 0:
-            raise CerebrasTimeoutError("the call's deadline has passed", sent=False)
+    async def _attempt[T: BaseModel](self, route: Route[T], budget: Budget) -> T:
+        with budget.attempt(time.monotonic()) as left:
+            return await self._exchange(route, min(self._timeout, left))
+
+    async def _exchange[T: BaseModel](self, route: Route[T], left: float) -> T:
         try:
             async with asyncio.timeout(left):
                 response = await self._http.request(route.method, route.path, json=route.body)

@@ -16,7 +16,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from typing import Protocol as Interface
@@ -231,6 +232,27 @@ class Protocol:
         }
 
 
+@dataclass
+class Budget:
+    """A call's deadline across its attempts. An attempt that would start past it re-raises
+    the previous attempt's error: a slow machine changes when a call gives up, never what it
+    reports."""
+
+    at: float
+    last: CerebrasError | None = None
+
+    @contextmanager
+    def attempt(self, now: float) -> Iterator[float]:
+        """Yield the time left for one attempt; remember how it failed."""
+        if now >= self.at:
+            raise self.last or CerebrasTimeoutError("the call's deadline has passed", sent=False)
+        try:
+            yield self.at - now
+        except CerebrasError as exc:
+            self.last = exc
+            raise
+
+
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -287,8 +309,8 @@ def _detail(response: httpx.Response, secrets: tuple[str, ...] = ()) -> Any:
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+        if secret:  # as sent, and as it reads inside JSON (escaped)
+            text = text.replace(secret, REDACTED).replace(json.dumps(secret)[1:-1], REDACTED)
     return _BEARER.sub(f"Bearer {REDACTED}", text)
 
 

@@ -27,9 +27,14 @@ if TYPE_CHECKING:
 
 
 def _unchanged_since(record: DeploymentRecord) -> Guard:
-    """The record is still at the status, sequence and stall episode it was read at."""
+    """The record is still at the status, sequence, stall episode and loss it was read at."""
+    lost = (
+        "attribute_not_exists(lost_reason)"
+        if record.lost_reason is None
+        else "attribute_exists(lost_reason)"
+    )
     return Guard(
-        "#status = :status AND #seq = :seq AND stall_episode = :episode",
+        f"#status = :status AND #seq = :seq AND stall_episode = :episode AND {lost}",
         {"#status": "status", "#seq": "sequence"},
         {
             ":status": text(record.status),

@@ -46,11 +46,10 @@ class DynamoRequests:
             fingerprint=content.fingerprint,
             **content.model_dump(),
         )
-        document = claim.model_dump(
+        fields = claim.model_dump(
             mode="json",
             include={
                 "request_id",
-                "state",
                 "claimed_at",
                 "lease_until",
                 "endpoint_id",
@@ -59,24 +58,31 @@ class DynamoRequests:
                 "fingerprint",
             },
         ) | {"expires_at": int(now + self._table.retention_seconds)}
-        item = to_item(document) | request_key(request_id)
+        values = to_item(fields)
+        # One conditional update: a take-over keeps what the earlier delivery wrote (sent_at,
+        # known_before, first_claimed_at), so nothing can be lost between two writes.
         try:
             answer = self._table.conditional(
-                lambda: self._table.client.put_item(
+                lambda: self._table.client.update_item(
                     TableName=self._table.name,
-                    Item=item,
-                    ReturnValues="ALL_OLD",
+                    Key=request_key(request_id),
+                    UpdateExpression=(
+                        "SET #state = :in_progress, "
+                        + ", ".join(f"#{name} = :{name}" for name in values)
+                        + ", first_claimed_at = if_not_exists(first_claimed_at, :claimed_at)"
+                    ),
                     ConditionExpression=(
                         "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
                         "(#state = :interrupted OR (#state = :in_progress AND lease_until < :now)))"
                     ),
-                    ExpressionAttributeNames=_STATE,
-                    ExpressionAttributeValues={
+                    ExpressionAttributeNames=_STATE | {f"#{name}": name for name in values},
+                    ExpressionAttributeValues={f":{k}": v for k, v in values.items()}
+                    | {
                         ":interrupted": text(RequestState.INTERRUPTED.value),
                         ":in_progress": text(RequestState.IN_PROGRESS.value),
                         ":now": number(now),
-                        ":fingerprint": text(content.fingerprint),
                     },
+                    ReturnValues="ALL_OLD",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             )
@@ -93,15 +99,9 @@ class DynamoRequests:
             "first_claimed_at": earlier.first_claimed_at or earlier.claimed_at,
             "sent_at": earlier.sent_at,
             "known_before": earlier.known_before,
+            "taken_over": True,
         }
-        kept = {k: v for k, v in carried.items() if v is not None}
-        self._table.client.update_item(
-            TableName=self._table.name,
-            Key=request_key(request_id),
-            UpdateExpression="SET " + ", ".join(f"{k} = :{k}" for k in kept),
-            ExpressionAttributeValues={f":{k}": v for k, v in to_item(kept).items()},
-        )
-        return True, claim.model_copy(update=carried | {"taken_over": True})
+        return True, claim.model_copy(update=carried)
 
     def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool:
         """Before deployModel: note that the API may act from now on. False: this delivery no
@@ -144,7 +144,8 @@ class DynamoRequests:
         )
 
     def finish_rejected(self, claim: RequestClaim, pending_event: str, lease_until: float) -> None:
-        """The request's result is a rejection, to be announced from its outbox."""
+        """The request's result is a rejection, to be announced from its outbox; only the
+        delivery that still holds the claim may decide it."""
         document = claim.model_dump(
             mode="json",
             include={"request_id", "claimed_at", "lease_until", "endpoint_id", "model", "force"},
@@ -156,9 +157,23 @@ class DynamoRequests:
             "outbox_lease_until": lease_until,
             "expires_at": int(claim.claimed_at + self._table.retention_seconds),
         }
-        self._table.client.put_item(
-            TableName=self._table.name, Item=to_item(document) | request_key(claim.request_id)
-        )
+        try:
+            self._table.conditional(
+                lambda: self._table.client.put_item(
+                    TableName=self._table.name,
+                    Item=to_item(document) | request_key(claim.request_id),
+                    ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
+                    ExpressionAttributeNames=_STATE,
+                    ExpressionAttributeValues={
+                        ":in_progress": text(RequestState.IN_PROGRESS.value),
+                        ":claimed_at": number(claim.claimed_at),
+                    },
+                )
+            )
+        except LostRace as lost:
+            raise StoreError(
+                f"request {claim.request_id} was taken over: its result is not this one's"
+            ) from lost
 
     def take_outbox(self, claim: RequestClaim, now: float, lease_seconds: float) -> bool:
         return self._table.take_outbox(
