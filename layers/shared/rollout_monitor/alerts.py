@@ -220,12 +220,14 @@ class AlertService:
 
 
 def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:
-    return LastOutcome(
-        outcome=outcome,
-        deployment_id=event.deployment_id,
-        observed_at=event.observed_at,
-        model=event.model,
-        version_id=event.version_id,
-        requested_by=event.requested_by,
-        seconds_since_submission=event.seconds_since_submission,
-    )
+    return LastOutcome(outcome=outcome, **event.model_dump(include=_OUTCOME_FACTS))
+
+
+_OUTCOME_FACTS = {
+    "deployment_id",
+    "observed_at",
+    "model",
+    "version_id",
+    "requested_by",
+    "seconds_since_submission",
+}
