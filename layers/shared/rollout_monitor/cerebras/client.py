@@ -120,10 +120,12 @@ class CerebrasClient:
             with self._http.stream(
                 route.method, route.path, json=route.body, timeout=min(self._timeout, left)
             ) as streamed:
+                expected = int(streamed.headers.get("content-length") or -1)
                 body = b""
                 for chunk in streamed.iter_bytes():
                     body += chunk
-                    if self._clock() > deadline:
+                    complete = 0 <= expected <= len(body)  # whole: late, but not cut off
+                    if not complete and self._clock() > deadline:
                         raise CerebrasTimeoutError("the answer did not end by the deadline")
                 response = httpx.Response(
                     streamed.status_code,
