@@ -10,18 +10,18 @@ import pytest
 from rollout_monitor.cerebras.credentials import (
     CerebrasSettings,
     MissingCredentialsError,
-    resolve_api_key,
+    key_source,
 )
 
 
 def test_no_key_configured_says_what_to_set(aws: None) -> None:
     with pytest.raises(MissingCredentialsError, match="CEREBRAS_API_KEY_SECRET_ARN"):
-        resolve_api_key(CerebrasSettings())
+        key_source(CerebrasSettings())()
 
 
 def test_a_local_key_from_the_environment(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CEREBRAS_API_KEY", "local-key")
-    assert resolve_api_key(CerebrasSettings()).get_secret_value() == "local-key"
+    assert key_source(CerebrasSettings())().get_secret_value() == "local-key"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,6 @@ def test_the_secret_holds_the_bare_key_or_json(
     ]
     monkeypatch.setenv("CEREBRAS_API_KEY_SECRET_ARN", arn)
     monkeypatch.setenv("CEREBRAS_API_KEY", "ignored-when-a-secret-is-set")
-    key = resolve_api_key(CerebrasSettings())
+    key = key_source(CerebrasSettings())()
     assert key.get_secret_value() == expected
     assert expected not in repr(key)

@@ -42,6 +42,20 @@ def operation(deployment_id: str = "d-1", status: str = "not_started") -> Deploy
     )
 
 
+def listing(*deployed: dict[str, Any]) -> EndpointStatus:
+    """The endpoint's status as Cerebras lists it."""
+    return EndpointStatus.model_validate(
+        {
+            "name": ENDPOINT,
+            "model_arch_id": "llama-3.3-70b",
+            "deployed_models": list(deployed),
+            "managing_org_name": "my-org",
+            "created": 0,
+            "updated": 0,
+        }
+    )
+
+
 @dataclass
 class Clock:
     now: float = NOW
@@ -221,17 +235,8 @@ def test_a_taken_over_request_adopts_the_deployment_instead_of_deploying(h: Harn
     _, claim = h.requests.claim("r-1", CONTENT, NOW, 60)
     h.requests.mark_sent(claim, NOW, [])
     h.requests.interrupt("r-1", NOW)  # the first delivery died after deployModel
-    h.cerebras.endpoint = EndpointStatus.model_validate(
-        {
-            "name": ENDPOINT,
-            "model_arch_id": "llama-3.3-70b",
-            "deployed_models": [
-                {"id": "d-9", "model": MODEL, "created": int(NOW) + 1, "state": "in_progress"}
-            ],
-            "managing_org_name": "my-org",
-            "created": 0,
-            "updated": 0,
-        }
+    h.cerebras.endpoint = listing(
+        {"id": "d-9", "model": MODEL, "created": int(NOW) + 1, "state": "in_progress"}
     )
     result = h.handle()
     assert result.deployment_id == "d-9"
@@ -244,16 +249,7 @@ def test_a_taken_over_request_adopts_the_deployment_instead_of_deploying(h: Harn
 def test_a_taken_over_request_that_never_sent_deploys(h: Harness) -> None:
     h.requests.claim("r-1", CONTENT, NOW, 60)
     h.requests.interrupt("r-1", NOW)  # died before deployModel was sent
-    h.cerebras.endpoint = EndpointStatus.model_validate(
-        {
-            "name": ENDPOINT,
-            "model_arch_id": "llama-3.3-70b",
-            "deployed_models": [],
-            "managing_org_name": "my-org",
-            "created": 0,
-            "updated": 0,
-        }
-    )
+    h.cerebras.endpoint = listing()
     h.cerebras.operations = [operation()]
     assert h.handle().deployment_id == "d-1"
     assert h.cerebras.calls == [f"GET {ENDPOINT}", f"deployModel {ENDPOINT} {MODEL}"]
@@ -316,17 +312,8 @@ def test_a_retry_that_sent_adopts_its_deployment_even_if_another_holds_the_endpo
     h.requests.mark_sent(claim, NOW, [])
     h.requests.interrupt("r-1", NOW)  # deployModel failed ambiguously; the invocation failed
     h.endpoints.claim(ENDPOINT, "r-2", NOW + 30, force=True, stale_after=900)  # someone forced
-    h.cerebras.endpoint = EndpointStatus.model_validate(
-        {
-            "name": ENDPOINT,
-            "model_arch_id": "llama-3.3-70b",
-            "deployed_models": [
-                {"id": "d-9", "model": MODEL, "created": int(NOW), "state": "in_progress"}
-            ],
-            "managing_org_name": "my-org",
-            "created": 0,
-            "updated": 0,
-        }
+    h.cerebras.endpoint = listing(
+        {"id": "d-9", "model": MODEL, "created": int(NOW), "state": "in_progress"}
     )
     result = h.handle()
     assert (result.outcome, result.deployment_id) == ("submitted", "d-9")

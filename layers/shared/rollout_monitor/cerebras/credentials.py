@@ -86,11 +86,6 @@ def key_source(settings: CerebrasSettings) -> SecretsManagerKey | StaticKey:
     )
 
 
-def resolve_api_key(settings: CerebrasSettings) -> SecretStr:
-    """The key as it is now (read through the cache)."""
-    return key_source(settings)()
-
-
 def _unwrap(text: str) -> str:
     stripped = text.strip()
     if stripped.startswith("{"):
