@@ -14,6 +14,7 @@ class SentAlert:
     text: str  # what email receives
     document: dict[str, Any]  # what SQS, Lambda and HTTPS subscribers receive
     attributes: dict[str, str]
+    published_bytes: int  # what SNS counts against its limit: message and attributes
 
 
 def _alert(message_id: str, message: str, subject: str | None, attributes: Any) -> SentAlert:
@@ -24,6 +25,8 @@ def _alert(message_id: str, message: str, subject: str | None, attributes: Any) 
         text=forms["email"],
         document=json.loads(forms["sqs"]),
         attributes={k: v["Value"] for k, v in (attributes or {}).items()},
+        published_bytes=len(message.encode())
+        + sum(len(k.encode()) + len(v["Value"].encode()) for k, v in (attributes or {}).items()),
     )
 
 

@@ -94,14 +94,20 @@ class World:
 
 
 def make_world(
-    simulator: Simulator, url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    simulator: Simulator,
+    url: str,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    parameters: dict[str, str] | None = None,
 ) -> World:
-    """The template's stack in moto, its functions loaded, pointed at Cerebras at ``url``."""
+    """The template's stack in moto (with these template ``parameters``), its functions
+    loaded, pointed at Cerebras at ``url``."""
     secret = boto3.client("secretsmanager").create_secret(
         Name="rollout-monitor/cerebras-key", SecretString=json.dumps({"api_key": DEFAULT_KEY})
     )
     stack = create_stack(
         parameters={"CerebrasApiKeySecretArn": secret["ARN"], "CerebrasApiBaseUrl": url}
+        | (parameters or {})
     )
     # Fast retries, and no metrics flush to stdout: no test waits on real backoff.
     fast = {

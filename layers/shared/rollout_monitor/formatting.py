@@ -36,10 +36,15 @@ class Links:
         base = f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
         links = [
             f"{base}#logsV2:log-groups/log-group/{_console_quote(group)}"
-            f"/log-events$3FfilterPattern$3D%22{deployment_id}%22"
+            f"/log-events$3FfilterPattern$3D%22{_console_quote(deployment_id)}%22"
             for group in self.log_groups
         ]
-        links.append(self.console_endpoint_url.format(endpoint_id=endpoint_id, org_name=org_name))
+        # Names from Cerebras are quoted whole: one can neither leave its path segment nor
+        # add a query, a fragment or a line to the link.
+        console = self.console_endpoint_url.format(
+            endpoint_id=quote(endpoint_id, safe=""), org_name=quote(org_name, safe="")
+        )
+        links.append(console)
         return links
 
 
