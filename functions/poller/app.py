@@ -1,4 +1,5 @@
-"""Poller function: on its schedule, follows every rollout in flight until its budget ends."""
+"""Poller function: one cycle per shard and interval, started by the poll queue's chain, the
+schedule (which restarts a chain that ended) or a deploy (``rollout_monitor.chain``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollout_monitor.observability import logger, metrics, record_cycles
+from rollout_monitor.trigger import shards_in
 from rollout_monitor.wiring import PollerContainer, poller_container
 
 
@@ -21,12 +23,17 @@ def runtime() -> PollerContainer:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's envelope carries nothing the poller needs, so nothing in it is checked.
-    budget = runtime().budget(context.get_remaining_time_in_millis())
-    reports = asyncio.run(runtime().poll(budget))
+    shards = shards_in(event)
+    if shards is None:  # the schedule
+        if runtime().settings.poll_shards > 1:
+            runtime().fan_out()
+            return {"cycles": 0, "fanned_out": runtime().settings.poll_shards}
+        shards = [0]
+    reports = asyncio.run(runtime().poll(shards))
     record_cycles(reports)
     return {
         "cycles": len(reports),
-        "in_flight": reports[-1].in_flight,
+        "in_flight": sum(r.in_flight for r in reports),
         "transitions": sum(r.transitions for r in reports),
         "stalls": sum(r.stalls for r in reports),
         "announced": sum(r.announced for r in reports),

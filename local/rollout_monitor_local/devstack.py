@@ -23,7 +23,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from rollout_monitor.store.items import shard_of
 from rollout_monitor_local.clock import Clock, ManualClock, SystemClock
+from rollout_monitor_local.pollqueue import VirtualPollQueue
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
 from rollout_monitor_local.stack import DEFAULT_TEMPLATE, Stack, create_stack
 from rollout_monitor_local.story import (
@@ -174,10 +176,10 @@ class DevStack:
             },
         )
         overrides = {
-            "POLL_BUDGET_SECONDS": "0",  # the schedule is driven from here, one cycle a tick
             "CEREBRAS_RETRY_DEADLINE_SECONDS": "3",
             "CEREBRAS_TIMEOUT_SECONDS": "2",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_MAX_CONCURRENCY": "1",  # moto serves one call at a time safely
         }
         self.runtimes = {
             logical_id: FunctionRuntime(spec, overrides)
@@ -196,7 +198,16 @@ class DevStack:
             service = self.runtimes[name].module.service()
             service.now = self.clock.now
             service.sleep = waits
-        self.runtimes["PollerFunction"].module.runtime().now = self.clock.now
+        poller = self.runtimes["PollerFunction"].module.runtime()
+        poller.now = self.clock.now
+        # Each step runs the poller as its schedule would; the chain's delayed messages,
+        # on this clock, only need to exist (moto's SQS would hide them for real seconds).
+        queue = VirtualPollQueue(self.clock.now)
+        poller.trigger = queue
+        shards = poller.settings.poll_shards
+        self.runtimes["DeployFunction"].module.service().poll_now = lambda endpoint_id: queue.start(
+            shard_of(endpoint_id, shards), 0
+        )
 
     def _virtual_sleep(self, seconds: float) -> None:
         assert isinstance(self.clock, ManualClock)

@@ -109,10 +109,11 @@ def crash_at(real: Any, call: int, *, after: bool) -> Any:
     def step(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls == call and not after:
+        this = calls  # the steps may run on several threads at once
+        if this == call and not after:
             raise PollerKilled(f"killed before step {call}")
         result = real(*args, **kwargs)
-        if calls == call and after:
+        if this == call and after:
             raise PollerKilled(f"killed after step {call}")
         return result
 

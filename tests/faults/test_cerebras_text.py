@@ -238,6 +238,7 @@ def test_a_key_echoed_by_cerebras_is_nowhere(
         world.put(request)
         world.router.settle()
         echo.methods = set()
+        world.clock.advance(10)  # the next poll interval
         world.poll()  # in_progress
         world.clock.advance(3600)  # past its stall deadline: a stall alert, from the table
         world.poll()

@@ -10,7 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
+from rollout_monitor.store.items import shard_of
 from rollout_monitor_local.clock import ManualClock
+from rollout_monitor_local.pollqueue import VirtualPollQueue
 from rollout_monitor_local.router import Router
 from rollout_monitor_local.runtime import FunctionRuntime
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
@@ -32,6 +34,7 @@ class World:
     clock: ManualClock
     router: Router
     runtimes: dict[str, FunctionRuntime]
+    queue: VirtualPollQueue  # the poll chain's queue, on the test's clock
 
     def put(self, detail: dict[str, Any], detail_type: str = "Deploy Requested") -> None:
         answer = boto3.client("events").put_events(
@@ -69,7 +72,7 @@ class World:
         return deployment_id
 
     def poll(self) -> dict[str, Any]:
-        """One scheduled poller invocation (budget 0: one cycle)."""
+        """One scheduled poller invocation: this interval's cycle, unless one already ran."""
         result: dict[str, Any] = self.runtimes["PollerFunction"].invoke(
             sample_event("scheduled-poll.json")
         )
@@ -114,7 +117,6 @@ def make_world(
         "CEREBRAS_RETRY_DEADLINE_SECONDS": "1",
         "CEREBRAS_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "POLL_BUDGET_SECONDS": "0",
     }
     for spec in stack.functions.values():
         for name, value in (spec.environment | fast).items():
@@ -129,13 +131,12 @@ def make_world(
     deploy_service.now = clock.now
     poller_runtime = runtimes["PollerFunction"].module.runtime()
     poller_runtime.now = clock.now
-
-    async def moved_sleep(seconds: float) -> None:
-        clock.advance(seconds)
-
-    poller_runtime.sleep = moved_sleep
+    queue = VirtualPollQueue(clock.now)
+    poller_runtime.trigger = queue
+    shards = poller_runtime.settings.poll_shards
+    deploy_service.poll_now = lambda endpoint_id: queue.start(shard_of(endpoint_id, shards), 0)
     runtimes["AlertFunction"].module.service().now = clock.now
-    return World(stack, simulator, clock, Router(stack, runtimes), runtimes)
+    return World(stack, simulator, clock, Router(stack, runtimes), runtimes, queue)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import Counter
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from rollout_monitor_local.simulator import Fault, FaultKind, Scenario, Step
-from tests.integration.conftest import World
+from tests.integration.conftest import World, sample_event
 
 CHANGED = "Rollout Status Changed"
 STALLED = "Rollout Stalled"
@@ -80,7 +81,7 @@ def test_two_pollers_at_once_record_and_announce_each_transition_once(world: Wor
     runtime = world.poller
 
     def poll() -> None:
-        asyncio.run(runtime.poll(0))
+        asyncio.run(runtime.cycle())
 
     for _ in range(5):
         world.clock.advance(20)
@@ -139,8 +140,8 @@ def test_put_events_partial_failure_is_announced_next_cycle(
     def refuse_first(**kwargs: Any) -> dict[str, Any]:
         entries = kwargs["Entries"]
         refused = [first in e["Detail"] for e in entries]
-        answer = real(Entries=[e for e, r in zip(entries, refused, strict=True) if not r])
-        results = iter(answer["Entries"])
+        accepted = [e for e, r in zip(entries, refused, strict=True) if not r]
+        results = iter(real(Entries=accepted)["Entries"] if accepted else [])
         merged = [
             {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"} if r else next(results)
             for r in refused
@@ -152,6 +153,7 @@ def test_put_events_partial_failure_is_announced_next_cycle(
     world.poll()
     assert [e["deployment_id"] for e in changes(world)] == [second]
     monkeypatch.undo()
+    world.clock.advance(10)  # the next interval
     world.poll()
     assert sorted(e["event_id"] for e in changes(world)) == sorted([f"{first}:1", f"{second}:1"])
 
@@ -229,12 +231,13 @@ def test_a_deployment_its_endpoint_never_lists_stalls(world: World) -> None:
     assert len(world.poller.store.deployments.in_flight()) == 1  # never dropped
 
 
-def test_an_idle_run_is_one_query(world: World) -> None:
+def test_an_idle_run_is_a_slot_claim_and_one_query(world: World) -> None:
     calls: list[str] = []
     client = world.poller.store.deployments._table.client
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     summary = world.poll()
-    assert calls == ["Query"]
+    assert calls == ["UpdateItem", "Query"]
+    assert world.queue.sent == 0  # nothing in flight: the chain ends here
     assert world.simulator.requests == type(world.simulator.requests)(maxlen=10_000)
     assert summary == {"cycles": 1, "in_flight": 0, "transitions": 0, "stalls": 0, "announced": 0}
 
@@ -247,9 +250,9 @@ def test_unchanged_deployments_cost_no_write(world: World) -> None:
     world.poller.store.deployments._table.client.meta.events.register(
         "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
-    world.clock.advance(5)
+    world.clock.advance(10)
     world.poll()
-    assert calls == ["Query"]
+    assert calls == ["UpdateItem", "Query"]  # the interval's slot, then the index
 
 
 def test_an_unknown_status_is_kept_warned_once_and_counted(
@@ -260,7 +263,7 @@ def test_an_unknown_status_is_kept_warned_once_and_counted(
     deployment = world.simulator.deployment(deployment_id)
     deployment.scenario = Scenario("draining", (Step(0, "Draining-Replicas", 0),))
     caplog.set_level(logging.WARNING)
-    reports = [asyncio.run(world.poller.poll(0))[0] for _ in range(2)]
+    reports = [asyncio.run(world.poller.cycle()) for _ in range(2)]
     assert [r.unknown_statuses for r in reports] == [1, 0]
     warnings = [r for r in caplog.records if "unknown rollout status" in r.getMessage()]
     assert len(warnings) == 1
@@ -279,18 +282,52 @@ def test_an_unknown_status_is_kept_warned_once_and_counted(
     assert len(world.poller.store.deployments.in_flight()) == 1
 
 
-def test_with_a_budget_a_change_is_announced_within_one_interval(world: World) -> None:
-    deployment_id = world.deploy("succeeds")
+def drive(world: World, seconds: float) -> Counter[int]:
+    """Run the deployed trigger topology on the test's clock for ``seconds``: every poll
+    queue message when due (each its own invocation) and the schedule every minute. Returns
+    the cycles run per interval slot while anything was in flight."""
+    interval = world.poller.settings.poll_interval_seconds
+    until = world.clock.now() + seconds
+    next_schedule = world.clock.now()
+    cycles: Counter[int] = Counter()
+    for _ in range(10_000):  # bounded: a chain that never waits fails the test, not CI
+        if world.clock.now() >= until:
+            break
+        events = world.queue.receive()
+        if world.clock.now() >= next_schedule:
+            events.append(sample_event("scheduled-poll.json"))
+            next_schedule += 60
+        for event in events:
+            result = world.runtimes["PollerFunction"].invoke(event)
+            if result["cycles"] and result["in_flight"]:
+                cycles[math.floor(world.clock.now() / interval)] += result["cycles"]
+        world.router.settle()
+        assert world.queue.waiting() <= 1  # one chain: never two next cycles queued
+        due = min(t for t in (world.queue.next_due(), next_schedule) if t is not None)
+        world.clock.advance(max(due - world.clock.now(), 0.0))
+    return cycles
+
+
+def test_starts_at_once_from_a_deploy_the_schedule_and_a_retry_make_one_chain(
+    world: World,
+) -> None:
+    """A deploy's kick, the schedule and a redelivered message all start the chain in the
+    same instant: one cycle per interval, each change announced within one interval, and the
+    chain ends once nothing is in flight."""
+    deployment_id = world.deploy("succeeds")  # queues a start now
+    world.queue.start(0, 0)  # the same start, delivered twice
     created = world.simulator.deployment(deployment_id).created
     interval = world.poller.settings.poll_interval_seconds
-    reports = asyncio.run(world.poller.poll(120))
-    assert len(reports) > 5
+    cycles = drive(world, 200)
+    assert world.clock.now() >= created + 200  # the drive ran its course
+    assert set(cycles.values()) == {1}, cycles  # never two cycles in one interval
+    first, last = min(cycles), max(cycles)
+    assert sorted(cycles) == list(range(first, last + 1))  # and none skipped while in flight
     scripted = {"in_progress": 20, "done": 80}
     for event in changes(world):
         lag = event["observed_at"] - (created + scripted[event["rollout_status"]])
-        cycle = max(r.duration_ms for r in reports) / 1000
-        assert 0 <= lag <= interval + cycle
-    assert reports[-1].in_flight == 0  # it stopped once nothing was left in flight
+        assert 0 <= lag <= interval
+    assert world.queue.waiting() == 0  # nothing in flight: the chain ended
 
 
 def test_the_configured_per_deployment_route_is_used_instead(world: World) -> None:
@@ -374,6 +411,7 @@ def test_one_throttled_write_holds_back_no_other_record(world: World) -> None:
     assert announced == set(others)  # every other record recorded and announced
     assert world.poller.store.deployments.get(throttled).status == "not_started"
     client.meta.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", throttle)
+    world.clock.advance(10)
     world.poll()  # the next cycle records it
     assert {e["deployment_id"] for e in changes(world)} == {throttled, *others}
 
@@ -408,6 +446,7 @@ def test_a_rollout_that_cannot_be_seen_ends_lost_once_and_frees_its_endpoint(
 ) -> None:
     endpoint = world.simulator.endpoints["my-org-llama-3.3-70b"]
     deployment_id = lost_case(world, case)
+    world.clock.advance(10)
     world.poll()  # first seen missing
     missing_since = world.clock.now()
     world.clock.advance(LOST_AFTER - 10)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import tenacity
 
 from rollout_monitor.events import SOURCE, OutboundDetail
+from rollout_monitor.ports import MAX_ENTRIES_PER_PUT, PublishError
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -16,16 +17,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_ENTRIES_PER_PUT = 10  # PutEvents' limit
+__all__ = ["MAX_ENTRIES_PER_PUT", "EventPublisher", "PublishError"]
+
 PUBLISH_ATTEMPTS = 4
-
-
-class PublishError(Exception):
-    """Some events were still not accepted after every retry."""
-
-    def __init__(self, failed: Sequence[str], error_codes: Sequence[str]) -> None:
-        super().__init__(f"{len(failed)} event(s) not published: {sorted(set(error_codes))}")
-        self.failed_event_ids = list(failed)
 
 
 class EventPublisher:

@@ -12,6 +12,8 @@ class StoreSettings(BaseSettings):
     table_name: str
     event_bus_name: str
     retention_days: int = Field(default=90, ge=1)
+    poll_shards: int = Field(default=1, ge=1, le=16)  # store.items.MAX_SHARDS
+    poll_queue_url: str = ""  # the poller's chain; empty: polled by the schedule alone
 
     @property
     def retention_seconds(self) -> int:
@@ -30,7 +32,7 @@ class DeploySettings(StoreSettings):
 
 class PollerSettings(StoreSettings):
     poll_interval_seconds: float = Field(default=10.0, gt=0)
-    poll_budget_seconds: float = Field(default=40.0, ge=0)
+    aws_max_concurrency: int = Field(default=16, ge=1, le=64)
     stall_after_seconds: float = Field(default=1800.0, gt=0)
     # JSON, e.g. {"not_started": 600, "rolling_back": 900}
     stall_after_seconds_by_status: dict[str, float] = {}

@@ -4,7 +4,10 @@ A cycle: one query of the InFlight index; pending announcements whose writer let
 out are published (the outbox); statuses are read concurrently, one request per endpoint (or
 per deployment with the configured route); each record is decided by :func:`decide` (pure) and
 written conditionally on what was read, so two pollers never record or announce a change
-twice; then the new events are published and the outbox cleared.
+twice; then the new events of every record are published together, in ``PutEvents`` calls of
+up to ten entries, and each record's outbox is cleared (or released, if one of its events was
+refused). DynamoDB and EventBridge calls run in a thread pool, at most ``aws_concurrency`` at
+a time, so the event loop never blocks on them.
 """
 
 from __future__ import annotations
@@ -13,14 +16,23 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
 from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
-from rollout_monitor.events import RolloutStalled, dump_pending, load_pending
-from rollout_monitor.ports import Deployments, EndpointHolds, Publisher, StatusReader
-from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord
+from rollout_monitor.events import OutboundDetail, RolloutStalled, dump_pending, load_pending
+from rollout_monitor.ports import (
+    MAX_ENTRIES_PER_PUT,
+    Deployments,
+    EndpointHolds,
+    Publisher,
+    PublishError,
+    StatusReader,
+)
+from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord, HistoryEntry
 from rollout_monitor.rules import Observation, StallPolicy, decide
 
 logger = logging.getLogger(__name__)
@@ -37,7 +49,9 @@ GONE = _Gone()
 class CycleReport:
     """What one cycle saw and did; the handler turns it into metrics."""
 
-    in_flight: int = 0
+    in_flight: int = 0  # rollouts not finished
+    indexed: int = 0  # records on the shard's index: those in flight, and finished ones
+    # whose announcement is still pending
     status_requests: int = 0
     transitions: int = 0
     stalls: int = 0
@@ -62,63 +76,51 @@ class Poller:
     publisher: Publisher
     stall: StallPolicy = field(default_factory=StallPolicy)
     per_deployment_route: bool = False
-    max_concurrency: int = 10
+    max_concurrency: int = 10  # status reads in flight at once
+    aws_concurrency: int = 16  # DynamoDB and EventBridge calls in flight at once
     now: Callable[[], float] = time.time
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
-    async def cycle(self) -> CycleReport:
+    async def cycle(self, shard: int = 0) -> CycleReport:
+        """One cycle over the rollouts of one shard of the InFlight index."""
         started = time.perf_counter()
         report = CycleReport()
-        records = self.deployments.in_flight()
-        report.in_flight = sum(1 for r in records if not r.terminal)
-        if records:
-            flushed = self._flush_outboxes(records, report)
-            live = [flushed.get(r.deployment_id, r) for r in records if not r.terminal]
-            observations = await self._observe(live, report)
-            self._apply(live, observations, report)
+        with ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:
+            records = await self._aws(self.deployments.in_flight, shard)
+            report.indexed = len(records)
+            report.in_flight = sum(1 for r in records if not r.terminal)
+            if records:
+                flushed = await self._flush_outboxes(records, report)
+                live = [flushed.get(r.deployment_id, r) for r in records if not r.terminal]
+                observations = await self._observe(live, report)
+                await self._apply(live, observations, report)
         report.duration_ms = (time.perf_counter() - started) * 1000
         return report
 
-    async def run(
-        self,
-        budget_seconds: float,
-        interval_seconds: float,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> list[CycleReport]:
-        """Cycle every ``interval_seconds`` while rollouts are in flight and the budget lasts.
-
-        A budget of 0 is exactly one cycle; with nothing in flight, one cycle too.
-        """
-        reports: list[CycleReport] = []
-        deadline = self.now() + budget_seconds
-        while True:
-            cycle_started = self.now()
-            report = await self.cycle()
-            reports.append(report)
-            next_start = cycle_started + interval_seconds
-            cycle_seconds = self.now() - cycle_started
-            if report.in_flight == 0 or next_start + cycle_seconds > deadline:
-                return reports
-            await sleep(max(0.0, next_start - self.now()))
+    async def _aws[**P, T](self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """One DynamoDB or EventBridge call, off the event loop (at most ``aws_concurrency``)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(call, *args, **kwargs))
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _flush_outboxes(
+    async def _flush_outboxes(
         self, records: list[DeploymentRecord], report: CycleReport
     ) -> dict[str, DeploymentRecord]:
         """Announce what earlier runs decided but could not confirm; return the records as
         they are after their outbox was cleared."""
         now = self.now()
-        flushed: dict[str, DeploymentRecord] = {}
-        for record in records:
-            if not record.outbox_free(now):
-                continue
-            if not self.deployments.take_outbox(record, now, OUTBOX_LEASE_SECONDS):
-                continue
-            if self._announce(record, record.pending_events, report):
-                flushed[record.deployment_id] = record.model_copy(
-                    update={"pending_events": [], "outbox_lease_until": 0.0}
-                )
-        return flushed
+        lapsed = [r for r in records if r.outbox_free(now)]
+        taken = await asyncio.gather(
+            *(self._aws(self.deployments.take_outbox, r, now, OUTBOX_LEASE_SECONDS) for r in lapsed)
+        )
+        announced = await self._announce(
+            [r for r, ok in zip(lapsed, taken, strict=True) if ok], report
+        )
+        return {
+            r.deployment_id: r.model_copy(update={"pending_events": [], "outbox_lease_until": 0.0})
+            for r in announced
+        }
 
     async def _observe(
         self, records: list[DeploymentRecord], report: CycleReport
@@ -169,30 +171,26 @@ class Poller:
             for record in by_endpoint[endpoint_id]
         }
 
-    def _apply(
+    async def _apply(
         self,
         records: list[DeploymentRecord],
         observations: dict[str, Observation],
         report: CycleReport,
     ) -> None:
+        """Decide every record, write the changed ones concurrently, then announce them all."""
         now = self.now()
+        changes = []
         for record in records:
-            try:
-                self._apply_one(record, observations.get(record.deployment_id), now, report)
-            except Exception:  # one record's failure never holds back the others
-                report.record_failures += 1
-                logger.exception(
-                    "recording an observation failed; the next cycle tries again",
-                    extra={"deployment_id": record.deployment_id},
-                )
+            change = self._decide(record, observations.get(record.deployment_id), now, report)
+            if change is not None:
+                changes.append(change)
+        written = await asyncio.gather(*(self._write(*change, report) for change in changes))
+        await self._announce([after for after in written if after and after.pending_events], report)
 
-    def _apply_one(
-        self,
-        record: DeploymentRecord,
-        seen: Observation | None,
-        now: float,
-        report: CycleReport,
-    ) -> None:
+    def _decide(
+        self, record: DeploymentRecord, seen: Observation | None, now: float, report: CycleReport
+    ) -> tuple[DeploymentRecord, DeploymentRecord, HistoryEntry | None, int] | None:
+        """The record as it should now be stored, or None when nothing changed."""
         decision = decide(record, seen, now, self.stall)
         after = decision.record
         if decision.warn_unknown_status:
@@ -202,7 +200,7 @@ class Poller:
                 extra={"deployment_id": record.deployment_id, "status": after.status},
             )
         if _same(after, record):
-            return  # nothing changed: no write
+            return None  # nothing changed: no write
         pending = [dump_pending(e) for e in decision.events]
         after = after.model_copy(
             update={
@@ -210,29 +208,81 @@ class Poller:
                 "outbox_lease_until": now + OUTBOX_LEASE_SECONDS if pending else 0.0,
             }
         )
-        if not self.deployments.save_observation(record, after, decision.entry):
-            report.lost_races += 1
-            return
-        report.writes += 1
-        report.transitions += decision.transition
-        report.stalls += sum(isinstance(e, RolloutStalled) for e in decision.events)
-        if after.terminal:
-            self.endpoints.free(after.endpoint_id, after.deployment_id)
-        if after.pending_events:
-            self._announce(after, after.pending_events, report)
+        stalls = sum(isinstance(e, RolloutStalled) for e in decision.events)
+        return record, after, decision.entry, stalls
 
-    def _announce(self, record: DeploymentRecord, pending: list[str], report: CycleReport) -> bool:
-        details = [load_pending(e) for e in pending]
+    async def _write(
+        self,
+        record: DeploymentRecord,
+        after: DeploymentRecord,
+        entry: HistoryEntry | None,
+        stalls: int,
+        report: CycleReport,
+    ) -> DeploymentRecord | None:
+        """Store one record's change; None if another poller was first or the write failed
+        (one record's failure never holds back the others: the next cycle tries again)."""
         try:
-            self.publisher.publish(details)
+            if not await self._aws(self.deployments.save_observation, record, after, entry):
+                report.lost_races += 1
+                return None
+            report.writes += 1
+            report.transitions += entry is not None
+            report.stalls += stalls
+            if after.terminal:
+                await self._aws(self.endpoints.free, after.endpoint_id, after.deployment_id)
         except Exception:
-            report.publish_failures += 1
-            logger.exception("publishing failed", extra={"deployment_id": record.deployment_id})
-            self.deployments.release_outbox(record)
-            return False
-        report.announced += len(details)
-        self.deployments.clear_outbox(record)
-        return True
+            report.record_failures += 1
+            logger.exception(
+                "recording an observation failed; the next cycle tries again",
+                extra={"deployment_id": record.deployment_id},
+            )
+            return None
+        return after
+
+    async def _announce(
+        self, records: list[DeploymentRecord], report: CycleReport
+    ) -> list[DeploymentRecord]:
+        """Publish every record's pending events, up to ten per ``PutEvents`` call across
+        records, then clear each record whose events were all accepted (or release its
+        outbox at once, so the next cycle announces the rest). Returns the cleared records."""
+        owner: dict[str, DeploymentRecord] = {}
+        details: list[OutboundDetail] = []
+        for record in records:
+            for pending in record.pending_events:
+                detail = load_pending(pending)
+                owner[detail.event_id] = record
+                details.append(detail)
+        refused = set().union(
+            *await asyncio.gather(
+                *(self._publish(batch) for batch in _batches(details, MAX_ENTRIES_PER_PUT))
+            )
+        )
+        report.announced += len(details) - len(refused)
+        report.publish_failures += len(refused)
+        failed = {owner[event_id].deployment_id for event_id in refused}
+        done = [r for r in records if r.deployment_id not in failed]
+        await asyncio.gather(
+            *(self._aws(self.deployments.release_outbox, r) for r in records if r not in done),
+            *(self._aws(self.deployments.clear_outbox, r) for r in done),
+        )
+        return done
+
+    async def _publish(self, batch: list[OutboundDetail]) -> set[str]:
+        """Publish one batch; return the ids of the events still refused after retries."""
+        try:
+            await self._aws(self.publisher.publish, batch)
+        except PublishError as exc:
+            logger.warning("events not published", extra={"event_ids": exc.failed_event_ids})
+            return set(exc.failed_event_ids)
+        except Exception:
+            logger.exception("publishing failed", extra={"events": len(batch)})
+            return {d.event_id for d in batch}
+        return set()
+
+
+def _batches[T](items: Iterable[T], size: int) -> list[list[T]]:
+    listed = list(items)
+    return [listed[start : start + size] for start in range(0, len(listed), size)]
 
 
 def _from_operation(answer: DeployOperation | _Gone) -> Observation:

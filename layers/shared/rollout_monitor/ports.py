@@ -40,7 +40,7 @@ class Deployments(Protocol):
 
     def get(self, deployment_id: str) -> DeploymentRecord | None: ...
     def history(self, deployment_id: str) -> list[HistoryEntry]: ...
-    def in_flight(self) -> list[DeploymentRecord]: ...
+    def in_flight(self, shard: int | None = None) -> list[DeploymentRecord]: ...
     def save_observation(
         self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
     ) -> bool: ...
@@ -105,8 +105,20 @@ class AlertClaims(Protocol):
     def release(self, cause: str) -> None: ...
 
 
+MAX_ENTRIES_PER_PUT = 10  # EventBridge PutEvents: entries per call
+
+
+class PublishError(Exception):
+    """Some events were still not accepted after every retry (the others were)."""
+
+    def __init__(self, failed: Sequence[str], error_codes: Sequence[str]) -> None:
+        super().__init__(f"{len(failed)} event(s) not published: {sorted(set(error_codes))}")
+        self.failed_event_ids = list(failed)
+
+
 class Publisher(Protocol):
-    """The bus: publish all of ``details`` or raise."""
+    """The bus: publish all of ``details``, or raise :class:`PublishError` naming the refused
+    ones (any other error: none can be assumed published)."""
 
     def publish(self, details: Sequence[OutboundDetail]) -> None: ...
 
@@ -129,3 +141,15 @@ class StatusReader(Protocol):
 
     async def get_endpoint(self, endpoint_id: str) -> EndpointStatus: ...
     async def get_deployment(self, endpoint_id: str, deployment_id: str) -> DeployOperation: ...
+
+
+class PollSlots(Protocol):
+    """Who runs each interval's cycle of a shard: the first to claim its slot."""
+
+    def claim(self, shard: int, slot: int) -> bool: ...
+
+
+class PollTrigger(Protocol):
+    """Start a poller cycle for a shard after ``delay_seconds`` (the poll queue)."""
+
+    def start(self, shard: int, delay_seconds: int) -> None: ...

@@ -9,33 +9,61 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import boto3
+from botocore.config import Config
 
 from rollout_monitor.alerts import AlertService
 from rollout_monitor.bus import EventPublisher
 from rollout_monitor.cerebras.credentials import CerebrasSettings, build_async_client, build_client
+from rollout_monitor.chain import PollChain
 from rollout_monitor.config import AlertSettings, DeploySettings, PollerSettings, StoreSettings
 from rollout_monitor.deploy import DeployService
 from rollout_monitor.messages import Links
 from rollout_monitor.notifier import SnsNotifier
 from rollout_monitor.poller import CycleReport, Poller
-from rollout_monitor.ports import Publisher
+from rollout_monitor.ports import PollTrigger, Publisher
 from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.rules import StallPolicy
 from rollout_monitor.store import Tables
-
-FUNCTION_TIME_MARGIN_SECONDS = 15.0  # left for the last cycle's writes and the metrics flush
-
-
-def tables(settings: StoreSettings) -> Tables:
-    return Tables.over(boto3.client("dynamodb"), settings.table_name, settings.retention_seconds)
+from rollout_monitor.store.items import shard_of
+from rollout_monitor.trigger import SqsPollTrigger
 
 
-def publisher(settings: StoreSettings) -> EventPublisher:
-    return EventPublisher(settings.event_bus_name, boto3.client("events"))
+def _pooled(connections: int) -> Config:
+    """A client whose connection pool serves that many concurrent calls."""
+    return Config(max_pool_connections=connections)
+
+
+def tables(settings: StoreSettings, connections: int = 10) -> Tables:
+    return Tables.over(
+        boto3.client("dynamodb", config=_pooled(connections)),
+        settings.table_name,
+        settings.retention_seconds,
+        settings.poll_shards,
+    )
+
+
+def publisher(settings: StoreSettings, connections: int = 10) -> EventPublisher:
+    return EventPublisher(
+        settings.event_bus_name, boto3.client("events", config=_pooled(connections))
+    )
+
+
+class _NoTrigger:
+    """No poll queue configured: the schedule alone starts cycles."""
+
+    def start(self, shard: int, delay_seconds: int) -> None:
+        del shard, delay_seconds
+
+
+def poll_trigger(settings: StoreSettings) -> PollTrigger:
+    if not settings.poll_queue_url:
+        return _NoTrigger()
+    return SqsPollTrigger(settings.poll_queue_url, boto3.client("sqs"))
 
 
 def deploy_service() -> DeployService:
@@ -43,6 +71,7 @@ def deploy_service() -> DeployService:
     settings = DeploySettings()
     cerebras = CerebrasSettings()
     store = tables(settings)
+    trigger = poll_trigger(settings)
     return DeployService(
         requests=store.requests,
         endpoints=store.endpoints,
@@ -58,6 +87,7 @@ def deploy_service() -> DeployService:
             listing_delay_seconds=settings.reconcile_listing_delay_seconds,
             send_window_seconds=cerebras.retry_deadline_seconds,
         ),
+        poll_now=lambda endpoint_id: trigger.start(shard_of(endpoint_id, settings.poll_shards), 0),
     )
 
 
@@ -82,25 +112,46 @@ def alert_service() -> AlertService:
 
 @dataclass
 class PollerContainer:
-    """What one warm poller container keeps (settings, tables, bus); each invocation gets a
-    fresh :class:`Poller` over an async Cerebras client bound to that invocation's loop."""
+    """What one warm poller container keeps (settings, tables, bus, chain); each invocation
+    gets fresh :class:`Poller` cycles over an async Cerebras client bound to its loop."""
 
     settings: PollerSettings
     cerebras: CerebrasSettings
     store: Tables
     publisher: Publisher
+    trigger: PollTrigger
     now: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    def budget(self, remaining_millis: int) -> float:
-        """The polling budget: the configured one, within the function's time left."""
-        available = remaining_millis / 1000 - FUNCTION_TIME_MARGIN_SECONDS
-        return max(0.0, min(self.settings.poll_budget_seconds, available))
+    @property
+    def chain(self) -> PollChain:
+        return PollChain(
+            self.store.poll_slots, self.trigger, self.settings.poll_interval_seconds, self.now
+        )
 
-    async def poll(self, budget_seconds: float) -> list[CycleReport]:
+    def fan_out(self) -> None:
+        """Start every shard's chain (the schedule, with more than one shard)."""
+        for shard in range(self.settings.poll_shards):
+            self.trigger.start(shard, 0)
+
+    async def poll(self, shards: list[int]) -> list[CycleReport]:
+        """This interval's cycle of each of ``shards``, concurrently; a shard whose slot
+        another start already took is skipped."""
+        wanted = [s for s in shards if 0 <= s < self.settings.poll_shards]
+        async with self._poller() as poller:
+            chain = self.chain
+            reports = await asyncio.gather(*(chain.run(s, poller.cycle) for s in wanted))
+        return [r for r in reports if r is not None]
+
+    async def cycle(self, shard: int = 0) -> CycleReport:
+        """One cycle of ``shard`` outside the chain (as a late or overlapping one would run)."""
+        async with self._poller() as poller:
+            return await poller.cycle(shard)
+
+    @asynccontextmanager
+    async def _poller(self) -> AsyncIterator[Poller]:
         client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
         try:
-            poller = Poller(
+            yield Poller(
                 deployments=self.store.deployments,
                 endpoints=self.store.endpoints,
                 reader=client,
@@ -113,18 +164,20 @@ class PollerContainer:
                 ),
                 per_deployment_route=self.cerebras.deployment_status_route is not None,
                 max_concurrency=self.settings.poll_max_concurrency,
+                aws_concurrency=self.settings.aws_max_concurrency,
                 now=self.now,
             )
-            return await poller.run(budget_seconds, self.settings.poll_interval_seconds, self.sleep)
         finally:
             await client.aclose()
 
 
 def poller_container() -> PollerContainer:
     settings = PollerSettings()
+    connections = settings.aws_max_concurrency
     return PollerContainer(
         settings=settings,
         cerebras=CerebrasSettings(),
-        store=tables(settings),
-        publisher=publisher(settings),
+        store=tables(settings, connections),
+        publisher=publisher(settings, connections),
+        trigger=poll_trigger(settings),
     )

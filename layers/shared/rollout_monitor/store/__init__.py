@@ -4,12 +4,14 @@
 pk                        sk               what
 ========================  ===============  ==============================================
 ``DEPLOYMENT#<id>``       ``META``         :class:`DeploymentRecord`; on the ``InFlight``
-                                           index while ``in_flight`` is set
+                                           index while ``in_flight`` (``ACTIVE#<shard>``)
+                                           is set
 ``DEPLOYMENT#<id>``       ``HISTORY#<n>``  one item per status change, ``n`` = sequence
 ``REQUEST#<request_id>``  ``REQUEST``      a deploy request's claim, result and outbox
 ``ENDPOINT#<id>``         ``ACTIVE``       which request/deployment holds the endpoint
 ``ENDPOINT#<id>``         ``LAST_OUTCOME`` the endpoint's latest finished rollout
 ``ALERT#<cause>``         ``ALERT``        an alert's claim: sent once per cause
+``POLLER#<shard>``        ``SLOT``         the last poll interval a cycle of the shard took
 ========================  ===============  ==============================================
 
 Each adapter implements a Protocol of :mod:`rollout_monitor.ports`; the domain sees only those.
@@ -24,6 +26,7 @@ from rollout_monitor.store.alert_claims import DynamoAlertClaims
 from rollout_monitor.store.deployments import DynamoDeployments
 from rollout_monitor.store.endpoints import DynamoEndpoints
 from rollout_monitor.store.items import StoreError, Table, from_item, to_item
+from rollout_monitor.store.poll_slots import DynamoPollSlots
 from rollout_monitor.store.requests import DynamoRequests
 
 if TYPE_CHECKING:
@@ -40,13 +43,17 @@ class Tables:
     requests: DynamoRequests
     endpoints: DynamoEndpoints
     alert_claims: DynamoAlertClaims
+    poll_slots: DynamoPollSlots
 
     @classmethod
-    def over(cls, client: DynamoDBClient, name: str, retention_seconds: int) -> Tables:
-        table = Table(client, name, retention_seconds)
+    def over(
+        cls, client: DynamoDBClient, name: str, retention_seconds: int, shards: int = 1
+    ) -> Tables:
+        table = Table(client, name, retention_seconds, shards)
         return cls(
             DynamoDeployments(table),
             DynamoRequests(table),
             DynamoEndpoints(table),
             DynamoAlertClaims(table),
+            DynamoPollSlots(table),
         )

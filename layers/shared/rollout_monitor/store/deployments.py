@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from rollout_monitor.records import DeploymentRecord, HistoryEntry, RequestState
 from rollout_monitor.store.items import (
     IN_FLIGHT_INDEX,
-    IN_FLIGHT_MARKER,
     META,
     Guard,
     LostRace,
@@ -16,8 +15,10 @@ from rollout_monitor.store.items import (
     deployment_key,
     endpoint_key,
     from_item,
+    in_flight_marker,
     number,
     request_key,
+    shard_of,
     text,
     to_item,
 )
@@ -74,13 +75,16 @@ class DynamoDeployments:
             for item in page.get("Items", [])
         ]
 
-    def in_flight(self) -> list[DeploymentRecord]:
-        """Every deployment in flight: one query of the sparse index (more pages if large)."""
+    def in_flight(self, shard: int | None = None) -> list[DeploymentRecord]:
+        """The deployments in flight in one shard (all shards if None): one query of the
+        sparse index per shard (more pages if large)."""
+        if shard is None:
+            return [r for s in range(self._table.shards) for r in self.in_flight(s)]
         pages = self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
             IndexName=IN_FLIGHT_INDEX,
-            KeyConditionExpression="in_flight = :yes",
-            ExpressionAttributeValues={":yes": text(IN_FLIGHT_MARKER)},
+            KeyConditionExpression="in_flight = :shard",
+            ExpressionAttributeValues={":shard": text(in_flight_marker(shard))},
         )
         return [
             DeploymentRecord.model_validate(from_item(item))
@@ -94,7 +98,8 @@ class DynamoDeployments:
         document = record.model_dump(mode="json")
         document |= {"pk": f"DEPLOYMENT#{record.deployment_id}", "sk": META}
         if record.in_flight:
-            document["in_flight"] = IN_FLIGHT_MARKER
+            shard = shard_of(record.endpoint_id, self._table.shards)
+            document["in_flight"] = in_flight_marker(shard)
         elif record.terminal_at is not None:
             document["expires_at"] = int(record.terminal_at + self._table.retention_seconds)
         return to_item(document)
@@ -185,26 +190,34 @@ class DynamoDeployments:
         False means another poller recorded this change first: nothing was written.
         """
         guard = _unchanged_since(before)
-        put: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self._table.name,
-                "Item": self._record_item(after),
-                "ConditionExpression": guard.expression,
-                "ExpressionAttributeNames": guard.names,
-                "ExpressionAttributeValues": guard.values,
-            }
-        }
-        items = [put]
-        if entry is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": self._history_item(entry, terminal=after.terminal),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
+        if entry is None:  # progress only: one item, a plain conditional write (1 WRU, not 2)
+            return self._table.attempt(
+                lambda: self._table.client.put_item(
+                    TableName=self._table.name,
+                    Item=self._record_item(after),
+                    ConditionExpression=guard.expression,
+                    ExpressionAttributeNames=guard.names,
+                    ExpressionAttributeValues=guard.values,
+                )
             )
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": self._record_item(after),
+                    "ConditionExpression": guard.expression,
+                    "ExpressionAttributeNames": guard.names,
+                    "ExpressionAttributeValues": guard.values,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": self._history_item(entry, terminal=after.terminal),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
         return self._table.attempt(
             lambda: self._table.client.transact_write_items(TransactItems=items)
         )

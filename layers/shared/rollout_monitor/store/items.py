@@ -7,6 +7,7 @@ bounded before they are stored (see the adapters' callers).
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB: one item, attribute names included
 IN_FLIGHT_INDEX = "InFlight"
-IN_FLIGHT_MARKER = "1"
+MAX_SHARDS = 16  # the InFlight index's partitions, ACTIVE#0..ACTIVE#15 at most
 META = "META"
 
 _serializer = TypeSerializer()
@@ -73,6 +74,15 @@ def alert_key(cause: str) -> dict[str, Any]:
     return key(f"ALERT#{cause}", "ALERT")
 
 
+def shard_of(endpoint_id: str, shards: int) -> int:
+    """The InFlight partition of an endpoint's rollouts: stable, so one read serves them all."""
+    return zlib.crc32(endpoint_id.encode()) % shards
+
+
+def in_flight_marker(shard: int) -> str:
+    return f"ACTIVE#{shard}"
+
+
 def number(value: float) -> dict[str, str]:
     return {"N": str(value)}
 
@@ -97,10 +107,15 @@ class LostRace(Exception):
 class Table:
     """One DynamoDB table, as every adapter of a record kind uses it."""
 
-    def __init__(self, client: DynamoDBClient, name: str, retention_seconds: int) -> None:
+    def __init__(
+        self, client: DynamoDBClient, name: str, retention_seconds: int, shards: int = 1
+    ) -> None:
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be between 1 and {MAX_SHARDS}, not {shards}")
         self.client = client
         self.name = name
         self.retention_seconds = retention_seconds
+        self.shards = shards
 
     def conditional[T](self, write: Callable[[], T]) -> T:
         """Run a conditional write; a failed condition raises :class:`LostRace`, with the
