@@ -25,5 +25,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     envelope = parse(event=event, model=AlertEnvelope)
     logger.append_keys(source=envelope.source, detail_type=envelope.detail_type)
     result = service().handle(envelope.detail_type, envelope.detail)
-    metrics.add_metric(name="AlertsSent", unit="Count", value=len(result.sent))
+    if result.sent:  # a metric is billed per hour published: none when nothing is sent
+        metrics.add_metric(name="AlertsSent", unit="Count", value=len(result.sent))
     return result.model_dump(mode="json")

@@ -371,7 +371,6 @@ def test_metrics_are_emitted_as_emf(
     assert {
         "DeploymentsInFlight",
         "Transitions",
-        "Stalls",
         "PollErrors.CerebrasServerError",
         "CycleDuration",
         "StatusReadLatency",
@@ -379,6 +378,17 @@ def test_metrics_are_emitted_as_emf(
     assert (emf["DeploymentsInFlight"], emf["Transitions"]) == ([2.0], [1.0])
     assert emf["PollErrors.CerebrasServerError"] == [1.0]
     assert len(emf["StatusReadLatency"]) == 2
+    assert "Stalls" not in names  # zero: not published, not billed
+
+
+def test_an_idle_poller_publishes_no_metric(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment = world.runtimes["PollerFunction"].environment
+    monkeypatch.setitem(environment, "POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    assert world.poll()["cycles"] == 1
+    assert '"_aws"' not in capsys.readouterr().out
 
 
 def test_one_throttled_write_holds_back_no_other_record(world: World) -> None:

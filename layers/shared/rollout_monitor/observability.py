@@ -34,31 +34,32 @@ for _name, _level in CAPPED_LOGGERS.items():
 
 
 def record_cycles(reports: Sequence[CycleReport]) -> None:
-    """The poller's metrics, from what its cycles report."""
-    if not reports:
-        return
-    metrics.add_metric(
-        name="DeploymentsInFlight", unit=MetricUnit.Count, value=reports[-1].in_flight
-    )
-    metrics.add_metric(name="Cycles", unit=MetricUnit.Count, value=len(reports))
-    for name, value in (
-        ("Transitions", sum(r.transitions for r in reports)),
-        ("Stalls", sum(r.stalls for r in reports)),
-        ("UnknownStatuses", sum(r.unknown_statuses for r in reports)),
-        ("PublishFailures", sum(r.publish_failures for r in reports)),
-        ("RecordFailures", sum(r.record_failures for r in reports)),
-    ):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    errors: dict[str, int] = {}
+    """The poller's metrics, from what its cycles report: only what is non-zero.
+
+    A custom metric is billed for each hour it is published in, so an idle monitor (nothing
+    in flight, nothing failing) publishes none and costs nothing here.
+    """
+    counts: dict[str, float] = {
+        "DeploymentsInFlight": sum(r.in_flight for r in reports),
+        "Cycles": sum(1 for r in reports if r.indexed),
+        "Transitions": sum(r.transitions for r in reports),
+        "Stalls": sum(r.stalls for r in reports),
+        "UnknownStatuses": sum(r.unknown_statuses for r in reports),
+        "PublishFailures": sum(r.publish_failures for r in reports),
+        "RecordFailures": sum(r.record_failures for r in reports),
+    }
     for report in reports:
         for kind, count in report.poll_errors.items():
-            errors[kind] = errors.get(kind, 0) + count
-    for kind, count in errors.items():
-        metrics.add_metric(name=f"PollErrors.{kind}", unit=MetricUnit.Count, value=count)
-    for report in reports[:100]:
+            name = f"PollErrors.{kind}"
+            counts[name] = counts.get(name, 0) + count
+    for name, value in counts.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    busy = [r for r in reports if r.indexed]
+    for report in busy[:100]:
         metrics.add_metric(
             name="CycleDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms
         )
-    latencies = [ms for r in reports for ms in r.read_latencies_ms][:100]
+    latencies = [ms for r in busy for ms in r.read_latencies_ms][:100]
     for ms in latencies:
         metrics.add_metric(name="StatusReadLatency", unit=MetricUnit.Milliseconds, value=ms)
