@@ -19,13 +19,15 @@ BIN := $(VENV)/bin
 SAM := .tools/sam/bin/sam
 
 .PHONY: help setup test test-under-load lint types template-check unit demo deploy bench \
-        layer-requirements clean
+        bench-latency cost layer-requirements clean
 
 help:
 	@echo "make test   set up, then lint, types, template checks and the whole test suite"
 	@echo "make demo   set up, then play the monitor's story on the local stack"
 	@echo "make deploy sam build, then sam deploy (--guided the first time) with your AWS credentials"
 	@echo "make bench  benchmarks (not part of the suite)"
+	@echo "make bench-latency  detection latency, deployed topology vs the old one, real clock (~3 min)"
+	@echo "make cost   monthly AWS cost from counted operations, new design vs old (list prices)"
 	@echo "make test-under-load  the integration and end-to-end tests beside two CPU burners"
 
 $(UV):
@@ -99,6 +101,14 @@ deploy: setup $(SAM)
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# Each fails if the deployed design misses its target (p95 detection <= 12 s, nothing missed;
+# idle month <= $0.50, a busy minute <= 5 billed poller seconds).
+bench-latency: setup
+	$(BIN)/python -m benchmarks.latency
+
+cost: setup
+	$(BIN)/python -m benchmarks.cost
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
