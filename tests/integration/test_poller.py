@@ -489,3 +489,28 @@ def test_a_loss_recorded_by_one_poller_is_not_undone_by_another(world: World) ->
     still_listed = before.model_copy(update={"listed": True, "updated_replicas": 1})
     assert not store.save_observation(before, still_listed, None)  # read before the loss
     assert store.get(deployment_id).lost_reason == "not_listed"
+
+
+def test_a_refused_group_write_falls_back_to_one_write_per_record(world: World) -> None:
+    """Status changes of several records go in one transaction; if DynamoDB refuses it (a
+    record lost its race, a throttle), each record is written alone and none is lost."""
+    from botocore.exceptions import ClientError
+
+    ids = [world.deploy("errors"), world.deploy("errors", endpoint_id="my-org-qwen-3-32b")]
+    client = world.poller.store.deployments._table.client
+    sizes: list[int] = []
+
+    def refuse_groups(params: dict[str, Any], **_: Any) -> None:
+        sizes.append(len(params["TransactItems"]))
+        if len(params["TransactItems"]) > 2:  # more than one record's change
+            raise ClientError(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "refused"}},
+                "TransactWriteItems",
+            )
+
+    client.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", refuse_groups)
+    world.clock.advance(20)
+    world.poll()
+    assert sizes[0] == 4  # both changes in one transaction first
+    assert sorted(e["deployment_id"] for e in changes(world)) == sorted(ids)
+    assert {world.poller.store.deployments.get(i).status for i in ids} == {"in_progress"}

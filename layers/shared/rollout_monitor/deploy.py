@@ -99,8 +99,7 @@ class DeployService:
     duplicate_wait_seconds: float = 10.0
     duplicate_poll_seconds: float = 0.2
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
-    # Starts the poller's cycle for the endpoint's rollouts now, not at the next schedule.
-    poll_now: Callable[[str], None] = lambda _endpoint_id: None
+    poll_now: Callable[[str], None] = lambda _endpoint_id: None  # start polling it now
 
     @property
     def reconciler(self) -> Reconciler:
@@ -213,8 +212,7 @@ class DeployService:
             },
         )
         self._announce(claim.model_copy(update={"state": RequestState.SUBMITTED}), events)
-        if not record.terminal:
-            self._start_polling(record.endpoint_id)
+        _start_polling(self.poll_now, record)
         return DeployResult(
             request_id=claim.request_id, outcome="submitted", deployment_id=record.deployment_id
         )
@@ -328,13 +326,6 @@ class DeployService:
             request_id=claim.request_id, outcome="rejected", reason=rejection.reason
         )
 
-    def _start_polling(self, endpoint_id: str) -> None:
-        """Kick the poll chain; if that fails, the schedule starts it within a minute."""
-        try:
-            self.poll_now(endpoint_id)
-        except Exception:
-            logger.warning("could not start polling now", exc_info=True)
-
     def _announce(self, claim: RequestClaim, details: list[OutboundDetail]) -> None:
         """Publish a request's outbox, then clear it; on failure give the lease up at once."""
         try:
@@ -343,3 +334,14 @@ class DeployService:
             self.requests.release_outbox(claim)
             raise
         self.requests.clear_outbox(claim)
+
+
+def _start_polling(poll_now: Callable[[str], None], record: DeploymentRecord) -> None:
+    """Kick the poll chain for a rollout in flight; if that fails, the schedule starts it
+    within a minute."""
+    if record.terminal:
+        return
+    try:
+        poll_now(record.endpoint_id)
+    except Exception:
+        logger.warning("could not start polling now", exc_info=True)

@@ -15,55 +15,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
-from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
-from rollout_monitor.events import OutboundDetail, RolloutStalled, dump_pending, load_pending
+from rollout_monitor.announcer import Announcer, batches
+from rollout_monitor.cerebras.models import EndpointStatus
+from rollout_monitor.events import RolloutStalled, dump_pending
 from rollout_monitor.ports import (
-    MAX_ENTRIES_PER_PUT,
+    MAX_TRANSACTION_ITEMS,
     Deployments,
     EndpointHolds,
     Publisher,
-    PublishError,
     StatusReader,
 )
+from rollout_monitor.reads import GONE, CycleReport, Gone, Reads
 from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord, HistoryEntry
 from rollout_monitor.rules import Observation, StallPolicy, decide
+
+__all__ = ["GONE", "CycleReport", "Poller"]
 
 logger = logging.getLogger(__name__)
 
 
-class _Gone:
-    """A status read answered 404: what was read does not exist (any more)."""
-
-
-GONE = _Gone()
-
-
-@dataclass
-class CycleReport:
-    """What one cycle saw and did; the handler turns it into metrics."""
-
-    in_flight: int = 0  # rollouts not finished
-    indexed: int = 0  # records on the shard's index: those in flight, and finished ones
-    # whose announcement is still pending
-    status_requests: int = 0
-    transitions: int = 0
-    stalls: int = 0
-    announced: int = 0
-    writes: int = 0
-    lost_races: int = 0
-    unknown_statuses: int = 0
-    poll_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    publish_failures: int = 0
-    record_failures: int = 0  # records whose write failed; the others went on
-    read_latencies_ms: list[float] = field(default_factory=list)
-    duration_ms: float = 0.0
+type _Change = tuple[DeploymentRecord, DeploymentRecord, HistoryEntry | None, int]
+"""A record as read, as it should be stored, its history entry, its new stalls."""
 
 
 @dataclass
@@ -79,21 +56,46 @@ class Poller:
     max_concurrency: int = 10  # status reads in flight at once
     aws_concurrency: int = 16  # DynamoDB and EventBridge calls in flight at once
     now: Callable[[], float] = time.time
+    # Endpoints the last cycle of this shard read (a warm container's memory): their reads
+    # start at once, while the index is queried, and are used if they are still in flight.
+    endpoints_hint: dict[int, list[str]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     async def cycle(self, shard: int = 0) -> CycleReport:
         """One cycle over the rollouts of one shard of the InFlight index."""
         started = time.perf_counter()
         report = CycleReport()
+        reads = Reads(
+            self.reader, report, asyncio.Semaphore(self.max_concurrency), self.per_deployment_route
+        )
+        early: dict[str, asyncio.Task[EndpointStatus | Gone | None]] = {}
+        read_early_at = self.now()
+        if not self.per_deployment_route:
+            early = {
+                e: asyncio.create_task(reads.read(e, self.reader.get_endpoint(e)))
+                for e in self.endpoints_hint.get(shard, [])
+            }
         with ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:
-            records = await self._aws(self.deployments.in_flight, shard)
-            report.indexed = len(records)
-            report.in_flight = sum(1 for r in records if not r.terminal)
-            if records:
+            try:
+                records = await self._aws(self.deployments.in_flight, shard)
+                report.indexed = len(records)
+                report.in_flight = sum(1 for r in records if not r.terminal)
                 flushed = await self._flush_outboxes(records, report)
                 live = [flushed.get(r.deployment_id, r) for r in records if not r.terminal]
-                observations = await self._observe(live, report)
-                await self._apply(live, observations, report)
+                self.endpoints_hint[shard] = sorted({r.endpoint_id for r in live})
+                hinted = set(early)
+                observations = await reads.observe(live, early)
+                # An early read is older than the index: a record another poller wrote since
+                # it started is newer than what was read, and waits for the next cycle.
+                fresh = [
+                    r
+                    for r in live
+                    if r.endpoint_id not in hinted or (r.last_observed_at or 0) <= read_early_at
+                ]
+                await self._apply(fresh, observations, report)
+            finally:
+                for task in early.values():
+                    task.cancel()  # an endpoint no longer in flight: its answer is not needed
         report.duration_ms = (time.perf_counter() - started) * 1000
         return report
 
@@ -122,55 +124,6 @@ class Poller:
             for r in announced
         }
 
-    async def _observe(
-        self, records: list[DeploymentRecord], report: CycleReport
-    ) -> dict[str, Observation]:
-        """What Cerebras says of each record now; a record whose read failed is absent."""
-        limit = asyncio.Semaphore(self.max_concurrency)
-
-        async def timed[T](label: str, call: Awaitable[T]) -> T | _Gone | None:
-            async with limit:
-                report.status_requests += 1
-                started = time.perf_counter()
-                try:
-                    return await call
-                except CerebrasNotFoundError:
-                    report.poll_errors["CerebrasNotFoundError"] += 1
-                    logger.warning("status read found nothing (404)", extra={"target": label})
-                    return GONE
-                except CerebrasError as exc:
-                    report.poll_errors[type(exc).__name__] += 1
-                    logger.warning("status read failed", extra={"target": label, "error": str(exc)})
-                    return None
-                finally:
-                    report.read_latencies_ms.append((time.perf_counter() - started) * 1000)
-
-        if self.per_deployment_route:
-            operations = await asyncio.gather(
-                *(
-                    timed(
-                        r.deployment_id, self.reader.get_deployment(r.endpoint_id, r.deployment_id)
-                    )
-                    for r in records
-                )
-            )
-            return {
-                record.deployment_id: _from_operation(answer)
-                for record, answer in zip(records, operations, strict=True)
-                if answer is not None
-            }
-        by_endpoint: dict[str, list[DeploymentRecord]] = defaultdict(list)
-        for record in records:
-            by_endpoint[record.endpoint_id].append(record)
-        endpoints = list(by_endpoint)
-        statuses = await asyncio.gather(*(timed(e, self.reader.get_endpoint(e)) for e in endpoints))
-        return {
-            record.deployment_id: _from_endpoint(status, record.deployment_id)
-            for endpoint_id, status in zip(endpoints, statuses, strict=True)
-            if status is not None
-            for record in by_endpoint[endpoint_id]
-        }
-
     async def _apply(
         self,
         records: list[DeploymentRecord],
@@ -184,12 +137,21 @@ class Poller:
             change = self._decide(record, observations.get(record.deployment_id), now, report)
             if change is not None:
                 changes.append(change)
-        written = await asyncio.gather(*(self._write(*change, report) for change in changes))
-        await self._announce([after for after in written if after and after.pending_events], report)
+        # Status changes (two items each) go together, a transaction per group; progress
+        # writes (one item) on their own, as plain conditional writes.
+        grouped = [c for c in changes if c[2] is not None]
+        alone = [c for c in changes if c[2] is None]
+        groups = batches(grouped, MAX_TRANSACTION_ITEMS // 2)
+        written = await asyncio.gather(
+            *(self._write_group(group, report) for group in groups),
+            *(self._write_one(*change, report) for change in alone),
+        )
+        stored = [after for batch in written for after in batch]
+        await self._announce([after for after in stored if after.pending_events], report)
 
     def _decide(
         self, record: DeploymentRecord, seen: Observation | None, now: float, report: CycleReport
-    ) -> tuple[DeploymentRecord, DeploymentRecord, HistoryEntry | None, int] | None:
+    ) -> _Change | None:
         """The record as it should now be stored, or None when nothing changed."""
         decision = decide(record, seen, now, self.stall)
         after = decision.record
@@ -211,98 +173,79 @@ class Poller:
         stalls = sum(isinstance(e, RolloutStalled) for e in decision.events)
         return record, after, decision.entry, stalls
 
-    async def _write(
+    async def _write_group(
+        self, group: list[_Change], report: CycleReport
+    ) -> list[DeploymentRecord]:
+        """Several status changes in one transaction; if it is refused (a record lost its
+        race, or DynamoDB failed), each is written on its own, so none holds back another."""
+        if len(group) > 1:
+            try:
+                saved = await self._aws(
+                    self.deployments.save_observations,
+                    [(before, after, entry) for before, after, entry, _ in group if entry],
+                )
+            except Exception:
+                logger.warning("a grouped write failed; writing each alone", exc_info=True)
+                saved = False
+            if saved:
+                return list(
+                    await asyncio.gather(
+                        *(
+                            self._stored(after, entry, stalls, report)
+                            for _, after, entry, stalls in group
+                        )
+                    )
+                )
+        written = await asyncio.gather(*(self._write_one(*change, report) for change in group))
+        return [after for batch in written for after in batch]
+
+    async def _write_one(
         self,
         record: DeploymentRecord,
         after: DeploymentRecord,
         entry: HistoryEntry | None,
         stalls: int,
         report: CycleReport,
-    ) -> DeploymentRecord | None:
-        """Store one record's change; None if another poller was first or the write failed
-        (one record's failure never holds back the others: the next cycle tries again)."""
+    ) -> list[DeploymentRecord]:
+        """Store one record's change: [after], or [] if another poller was first or the write
+        failed (one record's failure never holds back the others: the next cycle tries again)."""
         try:
             if not await self._aws(self.deployments.save_observation, record, after, entry):
                 report.lost_races += 1
-                return None
-            report.writes += 1
-            report.transitions += entry is not None
-            report.stalls += stalls
-            if after.terminal:
-                await self._aws(self.endpoints.free, after.endpoint_id, after.deployment_id)
+                return []
+            return [await self._stored(after, entry, stalls, report)]
         except Exception:
             report.record_failures += 1
             logger.exception(
                 "recording an observation failed; the next cycle tries again",
                 extra={"deployment_id": record.deployment_id},
             )
-            return None
+            return []
+
+    async def _stored(
+        self, after: DeploymentRecord, entry: HistoryEntry | None, stalls: int, report: CycleReport
+    ) -> DeploymentRecord:
+        """Count a stored change; a finished rollout frees its endpoint."""
+        report.writes += 1
+        report.transitions += entry is not None
+        report.stalls += stalls
+        if after.terminal:
+            try:
+                await self._aws(self.endpoints.free, after.endpoint_id, after.deployment_id)
+            except Exception:  # the hold lapses, or the next deploy sees the rollout ended
+                logger.exception(
+                    "freeing the endpoint failed", extra={"endpoint": after.endpoint_id}
+                )
         return after
 
     async def _announce(
         self, records: list[DeploymentRecord], report: CycleReport
     ) -> list[DeploymentRecord]:
-        """Publish every record's pending events, up to ten per ``PutEvents`` call across
-        records, then clear each record whose events were all accepted (or release its
-        outbox at once, so the next cycle announces the rest). Returns the cleared records."""
-        owner: dict[str, DeploymentRecord] = {}
-        details: list[OutboundDetail] = []
-        for record in records:
-            for pending in record.pending_events:
-                detail = load_pending(pending)
-                owner[detail.event_id] = record
-                details.append(detail)
-        refused = set().union(
-            *await asyncio.gather(
-                *(self._publish(batch) for batch in _batches(details, MAX_ENTRIES_PER_PUT))
-            )
-        )
-        report.announced += len(details) - len(refused)
-        report.publish_failures += len(refused)
-        failed = {owner[event_id].deployment_id for event_id in refused}
-        done = [r for r in records if r.deployment_id not in failed]
-        await asyncio.gather(
-            *(self._aws(self.deployments.release_outbox, r) for r in records if r not in done),
-            *(self._aws(self.deployments.clear_outbox, r) for r in done),
-        )
-        return done
-
-    async def _publish(self, batch: list[OutboundDetail]) -> set[str]:
-        """Publish one batch; return the ids of the events still refused after retries."""
-        try:
-            await self._aws(self.publisher.publish, batch)
-        except PublishError as exc:
-            logger.warning("events not published", extra={"event_ids": exc.failed_event_ids})
-            return set(exc.failed_event_ids)
-        except Exception:
-            logger.exception("publishing failed", extra={"events": len(batch)})
-            return {d.event_id for d in batch}
-        return set()
-
-
-def _batches[T](items: Iterable[T], size: int) -> list[list[T]]:
-    listed = list(items)
-    return [listed[start : start + size] for start in range(0, len(listed), size)]
-
-
-def _from_operation(answer: DeployOperation | _Gone) -> Observation:
-    if isinstance(answer, _Gone):
-        return Observation(None)  # the deployment route does not know it
-    metadata = answer.response
-    return Observation(
-        metadata.status, metadata.updated_replicas, metadata.total_replicas, metadata.error_message
-    )
-
-
-def _from_endpoint(status: EndpointStatus | _Gone, deployment_id: str) -> Observation:
-    if isinstance(status, _Gone):
-        return Observation(None, endpoint_gone=True)
-    listed = status.find(deployment_id)
-    if listed is None:
-        return Observation(None)
-    return Observation(
-        listed.status, listed.updated_replicas, listed.total_replicas, listed.error_message
-    )
+        """Announce the records' pending events (:class:`Announcer`); count what was."""
+        outcome = await Announcer(self.deployments, self.publisher, self._aws).announce(records)
+        report.announced += outcome.announced
+        report.publish_failures += outcome.refused
+        return outcome.cleared
 
 
 _UNCHANGED_FIELDS = {"last_observed_at"}

@@ -44,8 +44,12 @@ class Deployments(Protocol):
     def save_observation(
         self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
     ) -> bool: ...
+    def save_observations(
+        self, changes: Sequence[tuple[DeploymentRecord, DeploymentRecord, HistoryEntry]]
+    ) -> bool: ...
     def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool: ...
     def clear_outbox(self, record: DeploymentRecord) -> None: ...
+    def clear_outboxes(self, records: Sequence[DeploymentRecord]) -> bool: ...
     def release_outbox(self, record: DeploymentRecord) -> None: ...
 
 
@@ -106,6 +110,7 @@ class AlertClaims(Protocol):
 
 
 MAX_ENTRIES_PER_PUT = 10  # EventBridge PutEvents: entries per call
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB TransactWriteItems: items per call
 
 
 class PublishError(Exception):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rollout_monitor.records import DeploymentRecord, HistoryEntry, RequestState
 from rollout_monitor.store.items import (
     IN_FLIGHT_INDEX,
+    MAX_TRANSACTION_ITEMS,
     META,
     Guard,
     LostRace,
@@ -189,8 +191,8 @@ class DynamoDeployments:
 
         False means another poller recorded this change first: nothing was written.
         """
-        guard = _unchanged_since(before)
         if entry is None:  # progress only: one item, a plain conditional write (1 WRU, not 2)
+            guard = _unchanged_since(before)
             return self._table.attempt(
                 lambda: self._table.client.put_item(
                     TableName=self._table.name,
@@ -200,7 +202,29 @@ class DynamoDeployments:
                     ExpressionAttributeValues=guard.values,
                 )
             )
-        items: list[TransactWriteItemTypeDef] = [
+        items = self._observation_items(before, after, entry)
+        return self._table.attempt(
+            lambda: self._table.client.transact_write_items(TransactItems=items)
+        )
+
+    def save_observations(
+        self, changes: Sequence[tuple[DeploymentRecord, DeploymentRecord, HistoryEntry]]
+    ) -> bool:
+        """Several records' status changes, each with its history entry, in one transaction
+        (at most :data:`MAX_TRANSACTION_ITEMS` items). False if it was refused as a whole
+        (one record lost its race): the caller then writes each on its own."""
+        items = [item for change in changes for item in self._observation_items(*change)]
+        if len(items) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(items)} items: a transaction takes {MAX_TRANSACTION_ITEMS}")
+        return self._table.attempt(
+            lambda: self._table.client.transact_write_items(TransactItems=items)
+        )
+
+    def _observation_items(
+        self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry
+    ) -> list[TransactWriteItemTypeDef]:
+        guard = _unchanged_since(before)
+        return [
             {
                 "Put": {
                     "TableName": self._table.name,
@@ -218,9 +242,6 @@ class DynamoDeployments:
                 }
             },
         ]
-        return self._table.attempt(
-            lambda: self._table.client.transact_write_items(TransactItems=items)
-        )
 
     def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool:
         """Take the right to publish a record's pending events whose writer's lease ran out."""
@@ -241,6 +262,31 @@ class DynamoDeployments:
             deployment_key(record.deployment_id),
             _unchanged_since(record),
             remove="in_flight" if record.terminal else "",
+        )
+
+    def clear_outboxes(self, records: Sequence[DeploymentRecord]) -> bool:
+        """:meth:`clear_outbox` for several records in one transaction (at most
+        :data:`MAX_TRANSACTION_ITEMS`); False if refused as a whole: clear each then."""
+        items: list[TransactWriteItemTypeDef] = []
+        for record in records:
+            guard = _unchanged_since(record)
+            remove = ", in_flight" if record.terminal else ""
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": deployment_key(record.deployment_id),
+                        "UpdateExpression": (
+                            f"REMOVE pending_events{remove} SET outbox_lease_until = :zero"
+                        ),
+                        "ConditionExpression": guard.expression,
+                        "ExpressionAttributeNames": guard.names,
+                        "ExpressionAttributeValues": guard.values | {":zero": number(0)},
+                    }
+                }
+            )
+        return self._table.attempt(
+            lambda: self._table.client.transact_write_items(TransactItems=items)
         )
 
     def release_outbox(self, record: DeploymentRecord) -> None:

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from rollout_monitor.ports import MAX_TRANSACTION_ITEMS
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB: one item, attribute names included
+__all__ = ["MAX_ITEM_BYTES", "MAX_TRANSACTION_ITEMS"]
 IN_FLIGHT_INDEX = "InFlight"
 MAX_SHARDS = 16  # the InFlight index's partitions, ACTIVE#0..ACTIVE#15 at most
 META = "META"
