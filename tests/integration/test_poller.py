@@ -314,7 +314,8 @@ def test_starts_at_once_from_a_deploy_the_schedule_and_a_retry_make_one_chain(
     """A deploy's kick, the schedule and a redelivered message all start the chain in the
     same instant: one cycle per interval, each change announced within one interval, and the
     chain ends once nothing is in flight."""
-    deployment_id = world.deploy("succeeds")  # queues a start now
+    deployment_id = world.deploy("succeeds")
+    assert world.queue.next_due() == world.clock.now()  # the deploy queued a start, due now
     world.queue.start(0, 0)  # the same start, delivered twice
     created = world.simulator.deployment(deployment_id).created
     interval = world.poller.settings.poll_interval_seconds
@@ -322,6 +323,7 @@ def test_starts_at_once_from_a_deploy_the_schedule_and_a_retry_make_one_chain(
     assert world.clock.now() >= created + 200  # the drive ran its course
     assert set(cycles.values()) == {1}, cycles  # never two cycles in one interval
     first, last = min(cycles), max(cycles)
+    assert first == math.floor(created / interval)  # the deploy's own interval, not a minute on
     assert sorted(cycles) == list(range(first, last + 1))  # and none skipped while in flight
     scripted = {"in_progress": 20, "done": 80}
     for event in changes(world):
