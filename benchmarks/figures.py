@@ -25,7 +25,7 @@ class ScriptedChange:
     deployment_id: str
     status: str
     at: float
-    phase_seconds: float  # how long the status before it lasted
+    lasts: float  # seconds until the next change (inf for the last)
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,15 @@ def scripted_changes(
 ) -> list[ScriptedChange]:
     """The status changes of a rollout started at ``start`` whose steps are ``(at, status)``
     (seconds after ``start``); a step that keeps the status (replica progress) is none."""
-    changes: list[ScriptedChange] = []
-    status: str | None = None
-    since = start
-    for at, next_status in steps:
-        if status is not None and next_status != status:
-            changes.append(
-                ScriptedChange(deployment_id, next_status, start + at, start + at - since)
-            )
-        if next_status != status:
-            status, since = next_status, start + at
-    return changes
+    changes: list[tuple[float, str]] = []
+    for at, status in steps:
+        if not changes or status != changes[-1][1]:
+            changes.append((start + at, status))
+    ends = [at for at, _ in changes[2:]] + [math.inf]
+    return [
+        ScriptedChange(deployment_id, status, at, end - at)
+        for (at, status), end in zip(changes[1:], ends, strict=True)
+    ]
 
 
 def detections(

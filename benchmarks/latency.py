@@ -292,11 +292,11 @@ def _missed(result: PassResult) -> str:
     lost = [d.change for d in result.detections if d.announcement is None]
     if not lost:
         return f"{result.topology}: no change missed"
-    shortest = min(c.phase_seconds for c in lost)
     kinds = sorted({c.status for c in lost})
+    lasted = sorted({round(c.lasts) for c in lost})
     return (
-        f"{result.topology}: {len(lost)} changes never announced ({', '.join(kinds)}): a status "
-        f"that began and ended between two cycles; shortest such phase {shortest:.0f} s"
+        f"{result.topology}: {len(lost)} changes never announced ({', '.join(kinds)}), statuses "
+        f"that lasted {' or '.join(f'{s} s' for s in lasted)}, begun and ended between two cycles"
     )
 
 

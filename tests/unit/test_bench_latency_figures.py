@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from benchmarks.figures import (
@@ -27,9 +29,9 @@ def test_percentile_is_the_nearest_rank() -> None:
 def test_a_rollouts_changes_are_its_status_changes_not_its_replica_steps() -> None:
     steps = [(0, "not_started"), (20, "in_progress"), (40, "in_progress"), (60, "done")]
     changes = scripted_changes("d1", 1000.0, steps)
-    assert [(c.status, c.at, c.phase_seconds) for c in changes] == [
-        ("in_progress", 1020.0, 20.0),
-        ("done", 1060.0, 40.0),
+    assert [(c.status, c.at, c.lasts) for c in changes] == [
+        ("in_progress", 1020.0, 40.0),
+        ("done", 1060.0, math.inf),
     ]
 
 
@@ -37,7 +39,7 @@ def test_a_change_is_matched_to_the_first_announcement_of_its_status() -> None:
     changes = [
         ScriptedChange("d1", "in_progress", 20.0, 20.0),
         ScriptedChange("d1", "rolling_back", 40.0, 20.0),
-        ScriptedChange("d1", "rolled_back", 60.0, 20.0),
+        ScriptedChange("d1", "rolled_back", 60.0, math.inf),
     ]
     announced = [
         Announcement("d1", "rolled_back", published_at=71.0, observed_at=70.5),
