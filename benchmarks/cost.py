@@ -21,6 +21,7 @@ on every invocation (serialised by Powertools, so their bytes are counted too).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import redirect_stdout
 
 import boto3
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
@@ -154,35 +156,39 @@ class Old(Design):
                 invocation.cerebras += report.status_requests
                 if report.in_flight == 0:
                     break
-            print(old_metrics(invocation.reports))  # the meter reads it as the function's EMF
+            print(old_metrics(invocation.reports), end="")  # the meter reads it as EMF
 
 
 def old_metrics(reports: list[CycleReport]) -> str:
-    """The EMF blob the old ``record_cycles`` printed (git 6de525b): seven counts and every
-    cycle's duration, zero or not, on every invocation; read latencies when any."""
+    """The EMF lines the old ``record_cycles`` printed (git 6de525b): seven counts and every
+    cycle's duration, zero or not, on every invocation; read latencies when any (Powertools
+    prints a metric's first 100 values at once)."""
+    printed = io.StringIO()
     emf = AmazonCloudWatchEMFProvider(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
-    emf.add_metric("DeploymentsInFlight", "Count", reports[-1].in_flight)
-    emf.add_metric("Cycles", "Count", len(reports))
-    for name, value in (
-        ("Transitions", sum(r.transitions for r in reports)),
-        ("Stalls", sum(r.stalls for r in reports)),
-        ("UnknownStatuses", sum(r.unknown_statuses for r in reports)),
-        ("PublishFailures", sum(r.publish_failures for r in reports)),
-        ("RecordFailures", sum(r.record_failures for r in reports)),
-    ):
-        emf.add_metric(name, "Count", value)
-    errors: Counter[str] = Counter()
-    for report in reports:
-        errors.update(report.poll_errors)
-    for kind, count in errors.items():
-        emf.add_metric(f"PollErrors.{kind}", "Count", count)
-    for report in reports[:100]:
-        emf.add_metric("CycleDuration", "Milliseconds", report.duration_ms)
-    for ms in [ms for r in reports for ms in r.read_latencies_ms][:100]:
-        emf.add_metric("StatusReadLatency", "Milliseconds", ms)
-    blob = json.dumps(emf.serialize_metric_set())
-    emf.clear_metrics()
-    return blob
+    with redirect_stdout(printed):
+        emf.add_metric("DeploymentsInFlight", "Count", reports[-1].in_flight)
+        emf.add_metric("Cycles", "Count", len(reports))
+        for name, value in (
+            ("Transitions", sum(r.transitions for r in reports)),
+            ("Stalls", sum(r.stalls for r in reports)),
+            ("UnknownStatuses", sum(r.unknown_statuses for r in reports)),
+            ("PublishFailures", sum(r.publish_failures for r in reports)),
+            ("RecordFailures", sum(r.record_failures for r in reports)),
+        ):
+            emf.add_metric(name, "Count", value)
+        errors: Counter[str] = Counter()
+        for report in reports:
+            errors.update(report.poll_errors)
+        for kind, count in errors.items():
+            emf.add_metric(f"PollErrors.{kind}", "Count", count)
+        for report in reports[:100]:
+            emf.add_metric("CycleDuration", "Milliseconds", report.duration_ms)
+        for ms in [ms for r in reports for ms in r.read_latencies_ms][:100]:
+            emf.add_metric("StatusReadLatency", "Milliseconds", ms)
+    if emf.metric_set:
+        printed.write(json.dumps(emf.serialize_metric_set()) + "\n")
+        emf.clear_metrics()
+    return printed.getvalue()
 
 
 # -- the runs ---------------------------------------------------------------------------------

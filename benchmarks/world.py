@@ -194,6 +194,7 @@ def build_world(
     once boto3's default session exists, before any function builds a client; ``around``
     wraps every invocation."""
     logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # "unpublished metrics" at exit
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
     warnings.filterwarnings("ignore", message="No application metrics", category=UserWarning)
     disabled = "false" if metrics else "true"
