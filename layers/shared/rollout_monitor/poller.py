@@ -72,7 +72,7 @@ class Poller:
         read_early_at = self.now()
         if not self.per_deployment_route:
             early = {
-                e: asyncio.create_task(reads.read(e, self.reader.get_endpoint(e)))
+                e: asyncio.create_task(reads.endpoint(e))
                 for e in self.endpoints_hint.get(shard, [])
             }
         with ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:

@@ -77,6 +77,11 @@ class Reads:
             finally:
                 self.report.read_latencies_ms.append((time.perf_counter() - started) * 1000)
 
+    async def endpoint(self, endpoint_id: str) -> EndpointStatus | Gone | None:
+        """One endpoint's status; its request is made only once this runs, so a read
+        cancelled before it started leaves nothing behind."""
+        return await self.read(endpoint_id, self.reader.get_endpoint(endpoint_id))
+
     async def observe(
         self,
         records: list[DeploymentRecord],
@@ -103,10 +108,7 @@ class Reads:
             by_endpoint[record.endpoint_id].append(record)
         endpoints = list(by_endpoint)
         statuses = await asyncio.gather(
-            *(
-                early.pop(e) if e in early else self.read(e, self.reader.get_endpoint(e))
-                for e in endpoints
-            )
+            *(early.pop(e) if e in early else self.endpoint(e) for e in endpoints)
         )
         return {
             record.deployment_id: _from_endpoint(status, record.deployment_id)
