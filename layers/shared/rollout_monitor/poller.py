@@ -248,10 +248,6 @@ class Poller:
         return outcome.cleared
 
 
-_UNCHANGED_FIELDS = {"last_observed_at"}
-
-
 def _same(after: DeploymentRecord, before: DeploymentRecord) -> bool:
-    return after.model_dump(exclude=_UNCHANGED_FIELDS) == before.model_dump(
-        exclude=_UNCHANGED_FIELDS
-    )
+    """Nothing but the observation time changed (fields compared as stored, no dump)."""
+    return vars(after) == vars(before) | {"last_observed_at": after.last_observed_at}
