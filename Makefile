@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 SAM := .tools/sam/bin/sam
 
 .PHONY: help setup test test-under-load lint types template-check unit demo deploy bench \
-        bench-latency cost layer-requirements clean
+        bench-latency cost layer-requirements schemas clean
 
 help:
 	@echo "make test   set up, then lint, types, template checks and the whole test suite"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-latency  detection latency, deployed topology vs the old one, real clock (~3 min)"
 	@echo "make cost   monthly AWS cost from counted operations, new design vs old (list prices)"
 	@echo "make test-under-load  the integration and end-to-end tests beside two CPU burners"
+	@echo "make schemas  rewrite the event schema registry in template.yaml from the event models"
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "python$(PY_VERSION) not found: install it (pyenv install $(PY_VERSION))" >&2; exit 1; }
@@ -52,6 +53,11 @@ lint: setup
 
 types: setup
 	$(BIN)/mypy
+
+# The schema registry block of template.yaml, one JSON Schema per event, from
+# rollout_monitor.events; tests/unit/test_event_schemas.py fails until this is rerun.
+schemas: setup
+	$(BIN)/python -m rollout_monitor_local.schemas --write
 
 # The layer's requirements are exported from the lock; a drift fails the check.
 layer-requirements: $(UV)

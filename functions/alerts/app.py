@@ -27,4 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = service().handle(envelope.detail_type, envelope.detail)
     if result.sent:  # a metric is billed per hour published: none when nothing is sent
         metrics.add_metric(name="AlertsSent", unit="Count", value=len(result.sent))
-    return result.model_dump(mode="json")
+        for severity in sorted(set(result.severities)):
+            count = result.severities.count(severity)
+            metrics.add_metric(name=f"AlertsSent.{severity}", unit="Count", value=count)
+    return result.model_dump(mode="json", exclude={"severities"})

@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return {"cycles": 0, "fanned_out": runtime().settings.poll_shards}
         shards = [0]
     reports = asyncio.run(runtime().poll(shards))
-    record_cycles(reports)
+    record_cycles(reports, runtime().reachability.observe(reports), runtime().now())
     return {
         "cycles": len(reports),
         "in_flight": sum(r.in_flight for r in reports),

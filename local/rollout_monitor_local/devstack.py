@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class DevStack:
         poll_interval: float = 10.0,
         stall_after: float = 120.0,
         alert_statuses: str = "error,rolled_back",
+        unreachable_after: float = 600.0,
         cerebras_url: str | None = None,
         api_key: str | None = None,
         template: Path = DEFAULT_TEMPLATE,
@@ -100,6 +102,8 @@ class DevStack:
         self.poll_interval = poll_interval
         self.stall_after = stall_after
         self.alert_statuses = alert_statuses
+        self.unreachable_after = unreachable_after
+        self.schedule_enabled = True  # False: the poller's trigger stopped (nothing runs it)
         self.real_cerebras = cerebras_url is not None
         self.cerebras_url = cerebras_url
         self.api_key = api_key or DEFAULT_KEY
@@ -173,6 +177,7 @@ class DevStack:
                 "StallAfterSeconds": str(int(self.stall_after)),
                 "PollIntervalSeconds": str(int(self.poll_interval)),
                 "AlertStatuses": self.alert_statuses,
+                "UnreachableAfterSeconds": str(int(self.unreachable_after)),
             },
         )
         overrides = {
@@ -279,7 +284,8 @@ class DevStack:
         self.router.settle()
         if self.clock.now() >= self._next_poll:
             self._next_poll = self.clock.now() + self.poll_interval
-            lines += self._poll()
+            if self.schedule_enabled:
+                lines += self._poll()
         for event in self.router.read_tap():
             self.seen.events.append(event)
             lines.append(self._apply_event(event))
@@ -295,16 +301,33 @@ class DevStack:
         return lines
 
     def _poll(self) -> list[str]:
+        failed = False
         try:
             self.runtimes["PollerFunction"].invoke(self._scheduled)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # Lambda: this run fails, the next scheduled one runs
+            failed = True
             self.seen.poller_failures.append(f"{type(exc).__name__}: {exc}")
             return [f"poller run failed ({type(exc).__name__}: {exc}); the next run goes on"]
         finally:
+            self._lambda_metrics("PollerFunction", failed)
             self.router.settle()
         return []
+
+    def _lambda_metrics(self, logical_id: str, failed: bool) -> None:
+        """What Lambda publishes of each invocation (AWS/Lambda), at this stack's time."""
+        import boto3  # noqa: PLC0415
+
+        at = datetime.fromtimestamp(self.clock.now(), UTC)
+        dimensions = [{"Name": "FunctionName", "Value": self.stack.functions[logical_id].name}]
+        boto3.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value}
+                for name, value in (("Invocations", 1.0), ("Errors", float(failed)))
+            ],
+        )
 
     def pause(self) -> None:
         """Wait in real time between steps: the display's pace on the virtual clock."""

@@ -46,11 +46,12 @@ def test_nothing_is_dropped_every_function_and_rule_has_an_encrypted_dlq(stack: 
         for alarm in resources.values()
         if alarm["Type"] == "AWS::CloudWatch::Alarm"
         for metric in alarm["Properties"].get("Metrics", [])
-        if "MetricStat" in metric
+        if "Fn::GetAtt" in str(metric.get("MetricStat"))
     } | {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in resources.values()
-        if alarm["Type"] == "AWS::CloudWatch::Alarm" and "Dimensions" in alarm["Properties"]
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and "Fn::GetAtt" in str(alarm["Properties"].get("Dimensions"))
     }
     # Every dead-letter queue is alarmed; the poll queue is the poller's chain, not one.
     assert alarmed == queues - {"PollQueue"}

@@ -15,7 +15,7 @@ from rollout_monitor.events import (
     RolloutStatusChanged,
 )
 from rollout_monitor.messages import Links
-from rollout_monitor.records import DeploymentRecord, HistoryEntry
+from rollout_monitor.records import DeploymentRecord, HistoryEntry, Reachability
 from tests.fakes import FakeClaims, FakeDeployments, FakeEndpoints, FakeRequests, FakeTopic
 
 NOW = 1_767_225_600.0
@@ -104,10 +104,12 @@ class Harness:
         self.claims, self.endpoints, self.topic = FakeClaims(), FakeEndpoints(), FakeTopic()
         self.deployments = FakeDeployments(FakeRequests(), self.endpoints)
         self.now = NOW
+        self.reachability = Reachability()
         self.service = AlertService(
             claims=self.claims,
             outcomes=self.endpoints,
             deployments=self.deployments,
+            reachability=self,
             sender=self.topic,
             alert_statuses=statuses,
             links=LINKS,
@@ -118,6 +120,10 @@ class Harness:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    def get(self) -> Reachability:
+        """The poller's reachability item, as the table holds it."""
+        return self.reachability
 
     def record(self, detail: dict[str, Any], **changes: Any) -> dict[str, Any]:
         """Put the event's deployment in the table, as the poller would have; return it."""
@@ -273,3 +279,46 @@ def test_the_alert_says_what_the_table_says_not_the_event(h: Harness) -> None:
     assert "555-0100" not in alert.text
     assert "mallory" not in alert.text
     assert "boom" in alert.text  # the stored error message
+
+
+def _episode(detail_type: str, episode: int) -> dict[str, Any]:
+    return {
+        "event_id": f"cerebras:{detail_type.rsplit(maxsplit=1)[-1].lower()}:{episode}",
+        "episode": episode,
+        "failing_since": NOW - 700,
+        "failing_for_seconds": 700.0,
+        "unreachable_after_seconds": 600.0,
+        "error_kinds": ["CerebrasTimeoutError"],
+        "observed_at": NOW,
+    }
+
+
+def test_a_cerebras_episode_warns_once_and_its_end_is_noticed_once() -> None:
+    harness = Harness()
+    harness.reachability = Reachability(episode=3, failing_since=NOW - 700, announced=True)
+    for _ in range(2):  # the second delivery is a duplicate
+        harness.service.handle("Cerebras Unreachable", _episode("Cerebras Unreachable", 3))
+    harness.reachability = Reachability(episode=4)
+    for _ in range(2):
+        harness.service.handle("Cerebras Reachable", _episode("Cerebras Reachable", 3))
+    kinds = [(n.document["kind"], n.attributes["severity"]) for n in harness.topic.sent]
+    assert kinds == [("cerebras_unreachable", "warning"), ("cerebras_reachable", "info")]
+    assert "CerebrasTimeoutError" in harness.topic.sent[0].text
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "stored"),
+    [
+        ("Cerebras Unreachable", Reachability(episode=3, failing_since=NOW - 100)),  # unannounced
+        ("Cerebras Unreachable", Reachability(episode=2)),  # an episode not yet begun
+        ("Cerebras Reachable", Reachability(episode=3, failing_since=NOW, announced=True)),
+    ],
+)
+def test_a_cerebras_episode_the_table_does_not_show_sends_nothing(
+    detail_type: str, stored: Reachability
+) -> None:
+    harness = Harness()
+    harness.reachability = stored
+    result = harness.service.handle(detail_type, _episode(detail_type, 3))
+    assert result.unverified == [f"cerebras:{detail_type.rsplit(maxsplit=1)[-1].lower()}:3"]
+    assert harness.topic.sent == []

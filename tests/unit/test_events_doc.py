@@ -10,6 +10,8 @@ import pytest
 
 from rollout_monitor.events import (
     OUTBOUND_DETAILS,
+    CerebrasReachable,
+    CerebrasUnreachable,
     DeploymentRejected,
     DeploymentSubmitted,
     OutboundDetail,
@@ -30,6 +32,8 @@ EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL)
         ("rollout-status-changed", RolloutStatusChanged),
         ("rollout-stalled", RolloutStalled),
         ("rollout-lost", RolloutLost),
+        ("cerebras-unreachable", CerebrasUnreachable),
+        ("cerebras-reachable", CerebrasReachable),
     ],
 )
 def test_documented_example_is_a_valid_event(name: str, model: type[OutboundDetail]) -> None:

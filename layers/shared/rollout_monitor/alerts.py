@@ -22,6 +22,9 @@ from pydantic import BaseModel
 
 from rollout_monitor.cerebras.status import normalise_status
 from rollout_monitor.events import (
+    CerebrasEpisode,
+    CerebrasReachable,
+    CerebrasUnreachable,
     DeploymentRejected,
     DetailType,
     Outcome,
@@ -33,6 +36,7 @@ from rollout_monitor.messages import (
     Links,
     failure_alert,
     lost_alert,
+    reachability_alert,
     recovery_alert,
     rejection_alert,
     stall_alert,
@@ -42,6 +46,7 @@ from rollout_monitor.ports import (
     DeploymentLookup,
     EndpointOutcomes,
     Notification,
+    ReachabilityLookup,
     Sender,
 )
 from rollout_monitor.records import AlertClaimState, LastOutcome
@@ -57,6 +62,7 @@ class AlertInProgressError(Exception):
 
 class AlertResult(BaseModel):
     sent: list[str] = []  # alert keys sent by this invocation
+    severities: list[str] = []  # of each alert sent, in the same order
     skipped: list[str] = []  # already sent by an earlier delivery
     unverified: list[str] = []  # events the table does not bear out: nothing sent
 
@@ -68,6 +74,7 @@ class AlertService:
     claims: AlertClaims
     outcomes: EndpointOutcomes
     deployments: DeploymentLookup
+    reachability: ReachabilityLookup
     sender: Sender
     alert_statuses: frozenset[str]
     links: Links
@@ -90,6 +97,10 @@ class AlertService:
             lost = self._stored_loss(RolloutLost.model_validate(detail))
             if self._verified(lost, detail, result):
                 self._send(lost.event_id, lost_alert(lost, self.links), result)
+        elif detail_type in (DetailType.CEREBRAS_UNREACHABLE, DetailType.CEREBRAS_REACHABLE):
+            episode = self._stored_episode(detail_type, detail)
+            if self._verified(episode, detail, result):
+                self._send(episode.event_id, reachability_alert(episode), result)
         elif detail_type == DetailType.DEPLOYMENT_REJECTED:
             rejected = DeploymentRejected.model_validate(detail)
             self._send(rejected.event_id, rejection_alert(rejected), result)
@@ -164,6 +175,16 @@ class AlertService:
             observed_at=event.observed_at,
         )
 
+    def _stored_episode(
+        self, detail_type: str, detail: Mapping[str, Any]
+    ) -> CerebrasEpisode | None:
+        """The episode's start (announced) or end, if the table bears it out."""
+        down = detail_type == DetailType.CEREBRAS_UNREACHABLE
+        event = (CerebrasUnreachable if down else CerebrasReachable).model_validate(detail)
+        stored = self.reachability.get()
+        announced = stored.episode > event.episode or (down and stored.announced)
+        return event if announced and stored.episode >= event.episode else None
+
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         if event.rollout_status in self.alert_statuses:
             key = f"{event.deployment_id}:{event.rollout_status}"
@@ -217,6 +238,7 @@ class AlertService:
             "alert sent", extra={"alert": key, "severity": notification.attributes["severity"]}
         )
         result.sent.append(key)
+        result.severities.append(notification.attributes["severity"])
 
 
 def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:

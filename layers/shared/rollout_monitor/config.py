@@ -38,6 +38,8 @@ class PollerSettings(StoreSettings):
     stall_after_seconds_by_status: dict[str, float] = {}
     poll_max_concurrency: int = Field(default=10, ge=1, le=100)
     lost_after_seconds: float = Field(default=900.0, gt=0)  # unlisted (or 404) this long
+    # every status read failing this long: Cerebras Unreachable
+    unreachable_after_seconds: float = Field(default=600.0, gt=0)
     max_in_flight_seconds: float = Field(default=7 * 86_400.0, gt=0)
 
 

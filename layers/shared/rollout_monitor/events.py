@@ -8,6 +8,8 @@ Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Rollout Status Changed``: :class:`RolloutStatusChanged`
     ``Rollout Stalled``: :class:`RolloutStalled`
     ``Rollout Lost``: :class:`RolloutLost`
+    ``Cerebras Unreachable``, ``Cerebras Reachable``: :class:`CerebrasUnreachable`,
+    :class:`CerebrasReachable`
 
 Every outbound detail carries ``schema_version`` and a deterministic ``event_id``: the same
 fact always has the same id, so a subscriber drops duplicates by it. Each is built in one
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from rollout_monitor.cerebras.names import ModelVersionName, check_identifier
 from rollout_monitor.cerebras.status import RolloutStatus
-from rollout_monitor.records import DeploymentRecord
+from rollout_monitor.records import DeploymentRecord, Reachability
 
 SOURCE = "cerebras.rollout-monitor"
 SCHEMA_VERSION = "1"
@@ -51,6 +53,8 @@ class DetailType(StrEnum):
     ROLLOUT_STATUS_CHANGED = "Rollout Status Changed"
     ROLLOUT_STALLED = "Rollout Stalled"
     ROLLOUT_LOST = "Rollout Lost"
+    CEREBRAS_UNREACHABLE = "Cerebras Unreachable"
+    CEREBRAS_REACHABLE = "Cerebras Reachable"
 
 
 def _endpoint_id(value: str) -> str:
@@ -321,12 +325,50 @@ class RolloutLost(_AboutDeployment):
         )
 
 
+class CerebrasEpisode(OutboundDetail):
+    """An episode of failed status reads (:class:`Reachability`), at its start or its end."""
+
+    episode: int
+    failing_since: float
+    failing_for_seconds: float
+    unreachable_after_seconds: float
+    error_kinds: list[str]
+    observed_at: float
+
+    @classmethod
+    def of(cls, state: Reachability, *, deadline: float, observed_at: float) -> Self:
+        since = state.failing_since if state.failing_since is not None else observed_at
+        return cls(
+            event_id=f"cerebras:{cls.detail_type.value.split()[-1].lower()}:{state.episode}",
+            episode=state.episode,
+            failing_since=since,
+            failing_for_seconds=round(observed_at - since, 3),
+            unreachable_after_seconds=deadline,
+            error_kinds=state.error_kinds,
+            observed_at=observed_at,
+        )
+
+
+class CerebrasUnreachable(CerebrasEpisode):
+    """Every status read has failed for ``unreachable_after_seconds``: once per episode."""
+
+    detail_type: ClassVar[DetailType] = DetailType.CEREBRAS_UNREACHABLE
+
+
+class CerebrasReachable(CerebrasEpisode):
+    """A status read succeeded after an announced episode: its end, once."""
+
+    detail_type: ClassVar[DetailType] = DetailType.CEREBRAS_REACHABLE
+
+
 OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
     DeploymentSubmitted,
     DeploymentRejected,
     RolloutStatusChanged,
     RolloutStalled,
     RolloutLost,
+    CerebrasUnreachable,
+    CerebrasReachable,
 )
 
 

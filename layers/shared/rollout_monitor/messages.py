@@ -8,6 +8,8 @@ and bounds: :mod:`rollout_monitor.formatting`). When to alert, and once, is
 from __future__ import annotations
 
 from rollout_monitor.events import (
+    CerebrasEpisode,
+    CerebrasUnreachable,
     DeploymentRejected,
     LostReason,
     RolloutLost,
@@ -312,4 +314,51 @@ def lost_alert(event: RolloutLost, links: Links) -> Notification:
         document,
         endpoint_id=event.endpoint_id,
         status="lost",
+    )
+
+
+def reachability_alert(event: CerebrasEpisode) -> Notification:
+    """Cerebras has not answered a status read for a while (warning), or answers again."""
+    down = isinstance(event, CerebrasUnreachable)
+    severity = Severity.WARNING if down else Severity.INFO
+    subject = subject_line(
+        f"[{severity.upper()}]",
+        "Cerebras unreachable:" if down else "Cerebras reachable again:",
+        f"status reads failed for {duration(event.failing_for_seconds)}",
+    )
+    kinds = ", ".join(clean(k, 60) for k in event.error_kinds[:10]) or "-"
+    rows = [
+        ("Failing since", when(event.failing_since)),
+        ("For", duration(event.failing_for_seconds)),
+        ("Errors", kinds),
+        ("Episode", str(event.episode)),
+        ("When", when(event.observed_at)),
+    ]
+    steps = (
+        [
+            "Rollouts are not being followed: the poller's PollErrors metrics and logs say "
+            "which error; check Cerebras's own status and the network path to its API.",
+            "If the errors are authentication, check the management key in Secrets Manager.",
+        ]
+        if down
+        else ["Nothing: rollouts are followed again; this closes the unreachable warning."]
+    )
+    document = {
+        "episode": event.episode,
+        "failing_since": event.failing_since,
+        "failing_for_seconds": event.failing_for_seconds,
+        "error_kinds": event.error_kinds[:10],
+    }
+    return notification(
+        severity,
+        "cerebras_unreachable" if down else "cerebras_reachable",
+        subject,
+        body(
+            "Every status read of the poller has failed" if down else "Cerebras answers again",
+            rows,
+            steps,
+        ),
+        document,
+        endpoint_id="-",
+        status="unreachable" if down else "reachable",
     )

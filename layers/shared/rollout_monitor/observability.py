@@ -1,7 +1,7 @@
 """The Logger and Metrics every handler applies the same way.
 
-Tracer is left out on purpose: it costs about 0.35 s of cold start even when disabled
-(``docs/decisions.md``); Lambda's own X-Ray segment still records each invocation.
+Tracer is left out on purpose: it costs about 0.35 s of cold start even when disabled, and
+the functions do not trace (``docs/decisions.md``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
     from rollout_monitor.poller import CycleReport
+    from rollout_monitor.records import Reachability
 
 logger = Logger(service="rollout-monitor")
 metrics = Metrics(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
@@ -33,8 +34,13 @@ for _name, _level in CAPPED_LOGGERS.items():
     logging.getLogger(_name).setLevel(_level)
 
 
-def record_cycles(reports: Sequence[CycleReport]) -> None:
+def record_cycles(
+    reports: Sequence[CycleReport], reachability: Reachability | None = None, now: float = 0.0
+) -> None:
     """The poller's metrics, from what its cycles report: only what is non-zero.
+
+    ``CerebrasUnreachableSeconds``: how long every status read has failed, while it does
+    (the CerebrasUnreachable alarm's metric).
 
     A custom metric is billed for each hour it is published in, so an idle monitor (nothing
     in flight, nothing failing) publishes none and costs nothing here.
@@ -48,9 +54,14 @@ def record_cycles(reports: Sequence[CycleReport]) -> None:
         "PublishFailures": sum(r.publish_failures for r in reports),
         "RecordFailures": sum(r.record_failures for r in reports),
     }
+    if reachability is not None and reachability.failing_since is not None:
+        counts["CerebrasUnreachableSeconds"] = max(now - reachability.failing_since, 1.0)
     for report in reports:
         for kind, count in report.poll_errors.items():
             name = f"PollErrors.{kind}"
+            counts[name] = counts.get(name, 0) + count
+        for status, count in report.transitions_by_status.items():
+            name = f"Transitions.{status}"
             counts[name] = counts.get(name, 0) + count
     for name, value in counts.items():
         if value:

@@ -228,6 +228,8 @@ class Poller:
         """Count a stored change; a finished rollout frees its endpoint."""
         report.writes += 1
         report.transitions += entry is not None
+        if entry is not None:  # Cerebras's text is not a metric name: unknown ones are "other"
+            report.transitions_by_status[after.status if after.status_known else "other"] += 1
         report.stalls += stalls
         if after.terminal:
             try:

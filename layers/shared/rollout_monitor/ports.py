@@ -18,6 +18,7 @@ from rollout_monitor.records import (
     EndpointHolder,
     HistoryEntry,
     LastOutcome,
+    Reachability,
     RequestClaim,
     RequestContent,
 )
@@ -107,6 +108,20 @@ class AlertClaims(Protocol):
     def claim(self, cause: str, now: float, lease_seconds: float) -> AlertClaimState: ...
     def sent(self, cause: str, message_id: str) -> None: ...
     def release(self, cause: str) -> None: ...
+
+
+class ReachabilityLookup(Protocol):
+    """Whether Cerebras answers the poller (the alerts check an episode against it)."""
+
+    def get(self) -> Reachability: ...
+
+
+class ReachabilityStore(ReachabilityLookup, Protocol):
+    """The poller's record of an episode of failed status reads (records.Reachability)."""
+
+    def save(self, before: Reachability, after: Reachability) -> bool: ...
+    def take_outbox(self, state: Reachability, now: float, lease_seconds: float) -> bool: ...
+    def clear_outbox(self, state: Reachability) -> bool: ...
 
 
 MAX_ENTRIES_PER_PUT = 10  # EventBridge PutEvents: entries per call

@@ -38,6 +38,7 @@ class CycleReport:
     # whose announcement is still pending
     status_requests: int = 0
     transitions: int = 0
+    transitions_by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stalls: int = 0
     announced: int = 0
     writes: int = 0

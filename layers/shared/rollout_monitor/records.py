@@ -205,3 +205,18 @@ class AlertClaimState(StrEnum):
     CLAIMED = "claimed"  # this caller may send it
     SENT = "sent"  # an earlier delivery sent it
     BUSY = "busy"  # another delivery is sending it now
+
+
+class Reachability(Outbox):
+    """Whether Cerebras answers the poller (``HEALTH#cerebras``): one episode at a time.
+
+    An episode starts with a cycle whose every status read failed, is announced once it has
+    lasted the configured time, and ends with the first cycle that reads anything; ``episode``
+    moves on then, so each episode is announced (and its end) once.
+    """
+
+    revision: int = 0  # moved by every write but the outbox's: the guard of each
+    episode: int = 0
+    failing_since: float | None = None
+    announced: bool = False
+    error_kinds: list[str] = []

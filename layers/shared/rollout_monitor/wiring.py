@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import boto3
 from botocore.config import Config
@@ -26,6 +27,7 @@ from rollout_monitor.messages import Links
 from rollout_monitor.notifier import SnsNotifier
 from rollout_monitor.poller import CycleReport, Poller
 from rollout_monitor.ports import PollTrigger, Publisher
+from rollout_monitor.reachability import ReachabilityWatch
 from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.rules import StallPolicy
 from rollout_monitor.store import Tables
@@ -98,6 +100,7 @@ def alert_service() -> AlertService:
     store = tables(settings)
     return AlertService(
         claims=store.alert_claims,
+        reachability=store.reachability,
         outcomes=store.endpoints,
         deployments=store.deployments,
         sender=SnsNotifier(settings.alert_topic_arn, boto3.client("sns")),
@@ -125,6 +128,15 @@ class PollerContainer:
     now: Callable[[], float] = time.time
     # Which endpoints each shard's last cycle read: the next starts reading them at once.
     endpoints_hint: dict[int, list[str]] = field(default_factory=dict)
+
+    @cached_property
+    def reachability(self) -> ReachabilityWatch:
+        return ReachabilityWatch(
+            self.store.reachability,
+            self.publisher,
+            self.settings.unreachable_after_seconds,
+            self.now,
+        )
 
     @property
     def chain(self) -> PollChain:

@@ -12,6 +12,7 @@ pk                        sk               what
 ``ENDPOINT#<id>``         ``LAST_OUTCOME`` the endpoint's latest finished rollout
 ``ALERT#<cause>``         ``ALERT``        an alert's claim: sent once per cause
 ``POLLER#<shard>``        ``SLOT``         the last poll interval a cycle of the shard took
+``HEALTH#cerebras``       ``REACHABILITY`` whether Cerebras answers: the failing episode
 ========================  ===============  ==============================================
 
 Each adapter implements a Protocol of :mod:`rollout_monitor.ports`; the domain sees only those.
@@ -27,6 +28,7 @@ from rollout_monitor.store.deployments import DynamoDeployments
 from rollout_monitor.store.endpoints import DynamoEndpoints
 from rollout_monitor.store.items import StoreError, Table, from_item, to_item
 from rollout_monitor.store.poll_slots import DynamoPollSlots
+from rollout_monitor.store.reachability import DynamoReachability
 from rollout_monitor.store.requests import DynamoRequests
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Tables:
     endpoints: DynamoEndpoints
     alert_claims: DynamoAlertClaims
     poll_slots: DynamoPollSlots
+    reachability: DynamoReachability
 
     @classmethod
     def over(
@@ -56,4 +59,5 @@ class Tables:
             DynamoEndpoints(table),
             DynamoAlertClaims(table),
             DynamoPollSlots(table),
+            DynamoReachability(table),
         )
