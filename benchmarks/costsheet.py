@@ -191,25 +191,31 @@ def _quantity(value: float) -> str:
 
 def print_fixed(fixed: FixedResources) -> float:
     """What costs the same every month, whatever the traffic; returns its total."""
-    lines = {
-        "Secrets Manager secret (the Cerebras key)": SECRET_MONTH,
-        f"CloudWatch alarms: {fixed.alarms}, evaluating {fixed.alarm_metrics} metrics": (
-            fixed.alarm_metrics * CLOUDWATCH_ALARM_METRIC_MONTH
+    lines = {"Secrets Manager secret (the Cerebras key)": SECRET_MONTH}
+    lines |= {
+        f"alarm {name} ({metrics} metric{'s' if metrics > 1 else ''})": (
+            metrics * CLOUDWATCH_ALARM_METRIC_MONTH
+        )
+        for name, metrics in fixed.metrics_by_alarm.items()
+    }
+    lines |= {
+        f"KMS customer managed keys: {fixed.kms_keys or 'none'} (OpsKmsKeyArn: bring your own)": (
+            fixed.kms_keys * KMS_KEY_MONTH
         ),
-        f"KMS customer managed keys: {fixed.kms_keys or 'none'}": fixed.kms_keys * KMS_KEY_MONTH,
-        f"CloudWatch dashboards: {fixed.dashboards or 'none'}": (
+        f"CloudWatch dashboards: {fixed.dashboards or 'none'} (CreateDashboard=false: none)": (
             fixed.dashboards * CLOUDWATCH_DASHBOARD_MONTH
         ),
     }
     print("fixed, $ a month, whatever the traffic (not in the totals above):")
     for label, dollars in lines.items():
-        print(f"  {label:<52}{dollars:6.2f}")
+        print(f"  {label:<64}{dollars:6.2f}")
     print(
         f"  (the alert topic uses alias/aws/sns, AWS managed: no monthly fee; a key of your own "
-        f"for the secret adds ${KMS_KEY_MONTH:.2f})"
+        f"for the secret adds ${KMS_KEY_MONTH:.2f}; the schema registry's custom schemas are "
+        "free; the event archive is billed per GB archived and stored, a few cents here)"
     )
     total = sum(lines.values())
-    print(f"  {'fixed total':<52}{total:6.2f}")
+    print(f"  {'fixed total':<64}{total:6.2f}")
     return total
 
 

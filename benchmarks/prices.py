@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 PRICES_AS_OF = "2026-11"
@@ -209,20 +209,29 @@ class FixedResources:
     alarm_metrics: int
     dashboards: int
     kms_keys: int
+    metrics_by_alarm: dict[str, int] = field(default_factory=dict)  # logical id: metrics
 
 
 def fixed_resources(template: Mapping[str, Any]) -> FixedResources:
     """What the template creates that costs the same every month: alarms (billed per metric
     they evaluate: a metric-math alarm over three queues is three), dashboards, KMS keys."""
     resources = list(template.get("Resources", {}).values())
-    alarms = [r for r in resources if r.get("Type") == "AWS::CloudWatch::Alarm"]
-    evaluated = 0
-    for alarm in alarms:
-        queries = alarm.get("Properties", {}).get("Metrics") or []
-        evaluated += max(1, sum(1 for q in queries if "MetricStat" in q))
+    alarms = {
+        name: r
+        for name, r in template.get("Resources", {}).items()
+        if r.get("Type") == "AWS::CloudWatch::Alarm"
+    }
+    by_alarm = {
+        name: max(
+            1,
+            sum(1 for q in alarm.get("Properties", {}).get("Metrics") or [] if "MetricStat" in q),
+        )
+        for name, alarm in alarms.items()
+    }
     return FixedResources(
         alarms=len(alarms),
-        alarm_metrics=evaluated,
+        alarm_metrics=sum(by_alarm.values()),
+        metrics_by_alarm=by_alarm,
         dashboards=sum(1 for r in resources if r.get("Type") == "AWS::CloudWatch::Dashboard"),
         kms_keys=sum(1 for r in resources if r.get("Type") == "AWS::KMS::Key"),
     )

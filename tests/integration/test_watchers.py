@@ -4,11 +4,13 @@ archive (issue 14), asserted on the template as CloudFormation receives it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rollout_monitor_local.stack import Stack
 
 FUNCTIONS = ("DeployFunction", "PollerFunction", "AlertFunction")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _of_type(stack: Stack, kind: str) -> dict[str, dict[str, Any]]:
@@ -117,3 +119,12 @@ def test_cerebras_episodes_reach_the_alert_function(stack: Stack) -> None:
     assert "Cerebras Reachable" in rule.pattern["detail-type"]  # type: ignore[index]
     poller = stack.functions["PollerFunction"].environment
     assert poller["UNREACHABLE_AFTER_SECONDS"] == "600"
+
+
+def test_every_checkov_skip_says_why() -> None:
+    lines = (ROOT / ".checkov.yaml").read_text().splitlines()
+    start = lines.index("skip-check:")
+    skips = [i for i in range(start + 1, len(lines)) if lines[i].startswith("  - CKV")]
+    assert skips, "no skipped check listed"
+    for i in skips:
+        assert lines[i - 1].startswith("  #"), f"{lines[i].strip()} has no reason above it"
