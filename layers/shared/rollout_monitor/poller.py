@@ -26,7 +26,7 @@ from rollout_monitor.events import RolloutStalled, dump_pending
 from rollout_monitor.ports import (
     MAX_TRANSACTION_ITEMS,
     Deployments,
-    EndpointHolds,
+    EndpointRelease,
     Publisher,
     StatusReader,
 )
@@ -48,7 +48,7 @@ class Poller:
     """One invocation's cycles, over the reader it was given (``wiring.py`` builds it)."""
 
     deployments: Deployments
-    endpoints: EndpointHolds
+    endpoints: EndpointRelease
     reader: StatusReader
     publisher: Publisher
     stall: StallPolicy = field(default_factory=StallPolicy)

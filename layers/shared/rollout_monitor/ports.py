@@ -37,10 +37,8 @@ class Notification:
 
 
 class Deployments(Protocol):
-    """Deployment records and their history."""
+    """The poller's view of the deployment records: those in flight, and their changes."""
 
-    def get(self, deployment_id: str) -> DeploymentRecord | None: ...
-    def history(self, deployment_id: str) -> list[HistoryEntry]: ...
     def in_flight(self, shard: int | None = None) -> list[DeploymentRecord]: ...
     def save_observation(
         self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry | None
@@ -86,12 +84,17 @@ class Requests(Protocol):
 
 
 class EndpointHolds(Protocol):
-    """One rollout per endpoint."""
+    """One rollout per endpoint: the deploy function takes the hold (or gives it back)."""
 
     def claim(
         self, endpoint_id: str, request_id: str, now: float, *, force: bool, stale_after: float
     ) -> EndpointHolder | None: ...
     def release(self, endpoint_id: str, request_id: str) -> None: ...
+
+
+class EndpointRelease(Protocol):
+    """The poller frees an endpoint whose rollout ended."""
+
     def free(self, endpoint_id: str, deployment_id: str) -> None: ...
 
 

@@ -18,7 +18,7 @@ from rollout_monitor.store.items import (
 
 
 class DynamoEndpoints:
-    """The :class:`~rollout_monitor.ports.EndpointHolds` and ``EndpointOutcomes`` of a table."""
+    """The :class:`~rollout_monitor.ports.EndpointHolds`, ``EndpointRelease`` and ``EndpointOutcomes`` of a table."""
 
     def __init__(self, table: Table) -> None:
         self._table = table
