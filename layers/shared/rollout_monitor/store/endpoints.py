@@ -18,7 +18,8 @@ from rollout_monitor.store.items import (
 
 
 class DynamoEndpoints:
-    """The :class:`~rollout_monitor.ports.EndpointHolds`, ``EndpointRelease`` and ``EndpointOutcomes`` of a table."""
+    """The ``EndpointHolds``, ``EndpointRelease`` and ``EndpointOutcomes`` of a table
+    (:mod:`rollout_monitor.ports`)."""
 
     def __init__(self, table: Table) -> None:
         self._table = table
