@@ -1,9 +1,10 @@
-"""``rollout-monitor``: the monitor on one machine (no AWS, no Cerebras key), and a deployed
-stack's names.
+"""``rollout-monitor``: operate a monitor stack, or run the whole monitor on one machine.
 
+rollout-monitor deploy --endpoint E --model M [--wait]   request a deploy, follow it (exit code)
+rollout-monitor status | watch | history | undo          what is in flight, what happened, undo
 rollout-monitor local                 the demo: five rollouts through the whole stack
-rollout-monitor local --keep-running  then go on; send requests from another shell with
-rollout-monitor request ...           a Deploy Requested event onto a running local stack
+rollout-monitor local --keep-running  then go on; the commands above reach it with
+                                      --aws-endpoint-url <the moto URL it prints>
 rollout-monitor simulator             the Cerebras simulator alone, on loopback
 rollout-monitor stack-env             a deployed stack's outputs, as shell exports
 """
@@ -11,7 +12,6 @@ rollout-monitor stack-env             a deployed stack's outputs, as shell expor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollout_monitor_local import stackenv
+from rollout_monitor_local.control import cli as control
 from rollout_monitor_local.story import DEFAULT_SCENARIOS, STORIES
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stackenv.run(args)
     if args.command == "simulator":
         return _serve_simulator(args.port)
-    if args.command == "request":
-        return _request(args)
+    if args.command in control.COMMANDS:
+        return control.run(args)
     if args.cerebras_url and not (args.endpoint and args.model):
         parser.error("--cerebras-url needs --endpoint and --model")
     return _local(args)
@@ -48,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rollout-monitor",
-        description="The Cerebras rollout monitor on one machine, and a deployed stack's names.",
+        description="Operate a Cerebras rollout monitor stack (deploy and wait, status, watch, "
+        "history, undo), or run the whole monitor on this machine.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -104,26 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     real.add_argument("--endpoint", help="the endpoint id to deploy to")
     real.add_argument("--model", help="orgs/<org>/models/<arch>/versions/<id|alias>")
 
-    request = commands.add_parser("request", help="send Deploy Requested to a local stack")
-    request.add_argument(
-        "--aws-endpoint-url", required=True, help="the moto URL that `local` printed"
-    )
-    request.add_argument(
-        "--bus", default="rollout-monitor-rollouts", help="the stack's event bus name"
-    )
-    request.add_argument("--endpoint", required=True, help="the endpoint id to deploy to")
-    request.add_argument(
-        "--model", required=True, help="orgs/<org>/models/<arch>/versions/<id|alias>"
-    )
-    request.add_argument(
-        "--request-id", help="the idempotency key (default: the EventBridge event id)"
-    )
-    request.add_argument(
-        "--force", action="store_true", help="deploy even if a rollout holds the endpoint"
-    )
-
     simulator = commands.add_parser("simulator", help="serve the Cerebras simulator on loopback")
     simulator.add_argument("--port", type=int, default=8787, help="the loopback port to serve on")
+    control.register(commands)
     stackenv.register(commands)
     return parser
 
@@ -136,46 +121,6 @@ def _serve_simulator(port: int) -> int:
     print(f"Cerebras simulator on http://127.0.0.1:{port}  (key: {DEFAULT_KEY})", flush=True)
     uvicorn.run(Simulator().app, host="127.0.0.1", port=port, log_level="warning")
     return 0
-
-
-def _request(args: argparse.Namespace) -> int:
-    import boto3  # noqa: PLC0415
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    detail = {"endpoint_id": args.endpoint, "model": args.model, "force": args.force}
-    if args.request_id:
-        detail["request_id"] = args.request_id
-    events = boto3.client(
-        "events",
-        endpoint_url=args.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # moto's, not a secret
-    )
-    try:
-        events.describe_event_bus(Name=args.bus)
-        answer = events.put_events(
-            Entries=[
-                {
-                    "Source": "local.cli",
-                    "DetailType": "Deploy Requested",
-                    "Detail": json.dumps(detail),
-                    "EventBusName": args.bus,
-                }
-            ]
-        )
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        print(f"rollout-monitor: {message} (is --bus right?)", file=sys.stderr)
-        return EXIT_MISCONFIGURED
-    except BotoCoreError as exc:
-        print(
-            f"rollout-monitor: cannot reach the local stack at {args.aws_endpoint_url}: {exc}",
-            file=sys.stderr,
-        )
-        return EXIT_MISCONFIGURED
-    print(json.dumps(answer["Entries"]))
-    return 1 if answer.get("FailedEntryCount") else 0
 
 
 def _run_log() -> Path:
@@ -262,9 +207,10 @@ def _keep_running(stack: DevStack, view: View) -> None:
     if stack.virtual and stack.speed <= 0:
         stack.speed = 20.0  # a running stack follows real time, sped up
     view.say(
-        "running; send requests from another shell: rollout-monitor request "
-        f"--aws-endpoint-url {stack.moto_url} --endpoint my-org-llama-3.3-70b "
-        "--model orgs/my-org/models/llama-3.3-70b/versions/succeeds --force  (Ctrl-C ends)"
+        "running; from another shell (with AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
+        f"AWS_REGION=us-east-1): rollout-monitor deploy --aws-endpoint-url {stack.moto_url} "
+        "--endpoint my-org-llama-3.3-70b --model orgs/my-org/models/llama-3.3-70b/versions/"
+        "succeeds --force --wait; or status, watch, history  (Ctrl-C ends)"
     )
     try:
         while True:

@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rollout_monitor.store.items import shard_of
 from rollout_monitor_local.clock import Clock, ManualClock, SystemClock
+from rollout_monitor_local.motoserver import moto_server
 from rollout_monitor_local.pollqueue import VirtualPollQueue
 from rollout_monitor_local.simulator import DEFAULT_KEY, Simulator
 from rollout_monitor_local.stack import DEFAULT_TEMPLATE, Stack, create_stack
@@ -51,34 +50,6 @@ def _forget_parameter_clients() -> None:
     )
 
     DEFAULT_PROVIDERS.clear()  # the providers hold the boto3 clients and their caches
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto in server mode on a free loopback port; boto3 is pointed at it meanwhile."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("moto").setLevel(logging.ERROR)  # "no CloudFormation support for alarms"
-    warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    import httpx  # noqa: PLC0415
-
-    httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()  # backends are per process
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 class DevStack:

@@ -15,6 +15,8 @@ import re
 import shlex
 import sys
 import tomllib
+from dataclasses import dataclass
+from typing import Any
 
 from rollout_monitor_local import samconfig
 
@@ -71,6 +73,42 @@ def variable(output_key: str) -> str:
 
 def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dict[str, str]:
     """The stack's outputs by key; :class:`StackEnvError` with one line if they cannot be read."""
+    return Found.describe(stack, region=region, profile=profile).outputs
+
+
+@dataclass(frozen=True)
+class Found:
+    """A stack as CloudFormation describes it, and the session that found it."""
+
+    session: Any  # boto3.Session
+    region: str | None
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+    @classmethod
+    def describe(
+        cls,
+        stack: str,
+        *,
+        region: str | None,
+        profile: str | None,
+        endpoint_url: str | None = None,
+    ) -> Found:
+        """The stack by name; :class:`StackEnvError` with one line if it cannot be read."""
+        session, region, description = _describe(stack, region, profile, endpoint_url)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+        if not outputs:
+            raise StackEnvError(f"stack {stack!r} has no outputs ({description['StackStatus']})")
+        parameters = {
+            p["ParameterKey"]: p.get("ParameterValue", "")
+            for p in description.get("Parameters", [])
+        }
+        return cls(session, region, outputs, parameters)
+
+
+def _describe(
+    stack: str, region: str | None, profile: str | None, endpoint_url: str | None
+) -> tuple[Any, str | None, dict[str, Any]]:
     import boto3  # noqa: PLC0415  (not imported by the CLI's other commands)
     from botocore.exceptions import (  # noqa: PLC0415
         BotoCoreError,
@@ -82,7 +120,9 @@ def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dic
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
         region = session.region_name or samconfig.setting("region")
-        cloudformation = session.client("cloudformation", region_name=region)
+        cloudformation = session.client(
+            "cloudformation", region_name=region, endpoint_url=endpoint_url
+        )
         (description,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except NoCredentialsError as exc:
         raise StackEnvError(
@@ -101,7 +141,4 @@ def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dic
         raise StackEnvError(f"{error.get('Code')}: {error.get('Message')}") from exc
     except BotoCoreError as exc:  # a missing profile, no network, a broken config
         raise StackEnvError(str(exc)) from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
-    if not outputs:
-        raise StackEnvError(f"stack {stack!r} has no outputs ({description['StackStatus']})")
-    return outputs
+    return session, region, dict(description)

@@ -230,7 +230,7 @@ def test_requests_from_another_shell_reach_a_running_stack(
     with DevStack(log_file=None) as stack:
         code = main(
             [
-                "request",
+                "deploy",
                 "--aws-endpoint-url",
                 stack.moto_url,
                 "--endpoint",
@@ -239,10 +239,12 @@ def test_requests_from_another_shell_reach_a_running_stack(
                 "orgs/my-org/models/llama-3.3-70b/versions/errors",
                 "--request-id",
                 "from-another-shell",
+                "--timeout",
+                "0",  # the stack is not stepping yet: nothing decides it meanwhile
             ]
         )
-        assert code == 0
-        assert '"EventId"' in capsys.readouterr().out
+        assert code == 3
+        assert "Deploy Requested: " in capsys.readouterr().out
         lines: list[str] = []
         while stack.steps < 20 and "ALERT" not in " ".join(lines):
             lines += stack.step()
@@ -271,38 +273,28 @@ def test_the_optional_scenarios_play_as_scripted() -> None:
     assert verdict.ok, verdict.problems
 
 
-def test_each_request_keeps_its_own_row_and_a_wrong_bus_is_one_line(
+def test_each_request_keeps_its_own_row_and_a_wrong_stack_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rollout_monitor_local.cli import EXIT_MISCONFIGURED, main
+    from rollout_monitor_local.cli import main
 
     with DevStack(log_file=None) as stack:
-        for request_id in ("bad-1", "bad-2"):
-            args = ["request", "--aws-endpoint-url", stack.moto_url, "--endpoint", "../x"]
-            assert main([*args, "--model", "latest", "--request-id", request_id]) == 0
+        url = ["--aws-endpoint-url", stack.moto_url, "--timeout", "0"]
+        for request_id, arch in (("cli-1", "llama-3.3-70b"), ("cli-2", "qwen-3-32b")):
+            model = f"orgs/my-org/models/{arch}/versions/succeeds"
+            argv = ["deploy", *url, "--endpoint", f"my-org-{arch}", "--model", model]
+            assert main([*argv, "--request-id", request_id]) == 3  # not decided yet
         stack.step()
         assert {k: r.status for k, r in stack.seen.rows.items()} == {
-            "bad-1": "rejected",
-            "bad-2": "rejected",
+            "cli-1": "not_started",
+            "cli-2": "not_started",
         }
         capsys.readouterr()
-        code = main(
-            [
-                "request",
-                "--aws-endpoint-url",
-                stack.moto_url,
-                "--bus",
-                "wrong-bus",
-                "--endpoint",
-                "my-org-llama-3.3-70b",
-                "--model",
-                "orgs/my-org/models/llama-3.3-70b/versions/1",
-            ]
-        )
+        code = main(["status", "--aws-endpoint-url", stack.moto_url, "--stack", "wrong-stack"])
     err = capsys.readouterr().err
-    assert code == EXIT_MISCONFIGURED
+    assert code == 4
     assert len(err.strip().splitlines()) == 1
-    assert "wrong-bus" in err
+    assert "wrong-stack" in err
     assert "Traceback" not in err
 
 

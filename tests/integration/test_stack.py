@@ -10,9 +10,14 @@ from rollout_monitor_local.stack import Stack
 def test_table_comes_from_the_template(stack: Stack) -> None:
     table = boto3.client("dynamodb").describe_table(TableName=stack.outputs["TableName"])["Table"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "InFlight"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["in_flight", "submitted_at"]
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"InFlight", "ByEndpoint"}
+    keys = {name: [k["AttributeName"] for k in i["KeySchema"]] for name, i in indexes.items()}
+    assert keys == {
+        "InFlight": ["in_flight", "submitted_at"],
+        "ByEndpoint": ["endpoint_key", "endpoint_at"],
+    }
+    assert indexes["ByEndpoint"]["Projection"]["ProjectionType"] == "INCLUDE"
     # moto does not apply these two from CloudFormation; the template must still ask for them.
     properties = stack.template["Resources"]["DeploymentsTable"]["Properties"]
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

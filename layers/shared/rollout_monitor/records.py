@@ -164,6 +164,10 @@ class RequestClaim(Outbox):
     # then, and which deployments the endpoint already listed (none of them is this one's).
     sent_at: float | None = None
     known_before: list[str] | None = None
+    # A rejection's reason and message, kept after its event is announced: what a caller
+    # waiting on the request (`rollout-monitor deploy`) is told.
+    rejection_reason: str | None = None
+    rejection_message: str | None = None
 
     @property
     def content(self) -> RequestContent | None:

@@ -98,7 +98,12 @@ class DynamoDeployments:
 
     def _record_item(self, record: DeploymentRecord) -> dict[str, Any]:
         document = record.model_dump(mode="json")
-        document |= {"pk": f"DEPLOYMENT#{record.deployment_id}", "sk": META}
+        document |= {
+            "pk": f"DEPLOYMENT#{record.deployment_id}",
+            "sk": META,
+            "endpoint_key": record.endpoint_id,
+            "endpoint_at": record.submitted_at,
+        }
         if record.in_flight:
             shard = shard_of(record.endpoint_id, self._table.shards)
             document["in_flight"] = in_flight_marker(shard)

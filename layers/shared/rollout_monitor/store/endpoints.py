@@ -1,4 +1,5 @@
-"""Endpoint holds (``ENDPOINT#<id> / ACTIVE``) and last outcomes (``... / LAST_OUTCOME``)."""
+"""Endpoint holds (``ENDPOINT#<id> / ACTIVE``) and last outcomes (``... / LAST_OUTCOME``);
+the ByEndpoint index: an endpoint's deployments, every endpoint's last outcome."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from rollout_monitor.records import EndpointHolder, LastOutcome
 from rollout_monitor.store.items import (
+    ALL_OUTCOMES,
+    BY_ENDPOINT_INDEX,
     LostRace,
     Table,
     endpoint_key,
@@ -92,8 +95,43 @@ class DynamoEndpoints:
         self._table.attempt(
             lambda: self._table.client.put_item(
                 TableName=self._table.name,
-                Item=to_item(outcome.model_dump(mode="json")) | outcome_key(endpoint_id),
+                Item=to_item(
+                    outcome.model_dump(mode="json")
+                    | {
+                        "endpoint_id": endpoint_id,
+                        "endpoint_key": ALL_OUTCOMES,
+                        "endpoint_at": outcome.observed_at,
+                    }
+                )
+                | outcome_key(endpoint_id),
                 ConditionExpression="attribute_not_exists(pk) OR observed_at <= :at",
                 ExpressionAttributeValues={":at": number(outcome.observed_at)},
             )
         )
+
+    def last_outcomes(self) -> dict[str, LastOutcome]:
+        """Every endpoint's last outcome, by endpoint id (the ByEndpoint index, one query)."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
+            IndexName=BY_ENDPOINT_INDEX,
+            KeyConditionExpression="endpoint_key = :all",
+            ExpressionAttributeValues={":all": text(ALL_OUTCOMES)},
+            ScanIndexForward=False,
+        )
+        return {
+            item["pk"]["S"].removeprefix("ENDPOINT#"): LastOutcome.model_validate(from_item(item))
+            for page in pages
+            for item in page.get("Items", [])
+        }
+
+    def deployments(self, endpoint_id: str, limit: int) -> list[str]:
+        """The ids of the endpoint's latest ``limit`` deployments, newest first."""
+        answer = self._table.client.query(
+            TableName=self._table.name,
+            IndexName=BY_ENDPOINT_INDEX,
+            KeyConditionExpression="endpoint_key = :endpoint",
+            ExpressionAttributeValues={":endpoint": text(endpoint_id)},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [item["pk"]["S"].removeprefix("DEPLOYMENT#") for item in answer.get("Items", [])]

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB: one item, attribute names included
 __all__ = ["MAX_ITEM_BYTES", "MAX_TRANSACTION_ITEMS"]
 IN_FLIGHT_INDEX = "InFlight"
+# Deployments by endpoint, newest first (endpoint_key = the endpoint id, endpoint_at = when it
+# was submitted), and every endpoint's last outcome (endpoint_key = ALL_OUTCOMES): what the
+# operator's `rollout-monitor` reads without a scan.
+BY_ENDPOINT_INDEX = "ByEndpoint"
+ALL_OUTCOMES = "#outcomes"  # not an endpoint id: those never hold a '#'
 MAX_SHARDS = 16  # the InFlight index's partitions, ACTIVE#0..ACTIVE#15 at most
 META = "META"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rollout_monitor.records import RequestClaim, RequestContent, RequestState
 from rollout_monitor.store.items import (
     Guard,
@@ -146,6 +148,7 @@ class DynamoRequests:
     def finish_rejected(self, claim: RequestClaim, pending_event: str, lease_until: float) -> None:
         """The request's result is a rejection, to be announced from its outbox; only the
         delivery that still holds the claim may decide it."""
+        rejection = json.loads(pending_event).get("detail", {})  # events.dump_pending
         document = claim.model_dump(
             mode="json",
             include={"request_id", "claimed_at", "lease_until", "endpoint_id", "model", "force"},
@@ -153,6 +156,8 @@ class DynamoRequests:
         ) | {
             "fingerprint": claim.fingerprint,
             "state": RequestState.REJECTED.value,
+            "rejection_reason": rejection.get("reason"),
+            "rejection_message": rejection.get("message"),
             "pending_events": [pending_event],
             "outbox_lease_until": lease_until,
             "expires_at": int(claim.claimed_at + self._table.retention_seconds),

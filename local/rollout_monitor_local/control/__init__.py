@@ -1,0 +1,1 @@
+"""``rollout-monitor`` against a stack: deploy and wait, status, watch, history, undo."""

@@ -1,0 +1,106 @@
+"""How ``rollout-monitor`` shows a stack: plain columns for scripts and CI logs, a live board
+on a terminal. What is shown comes from :mod:`.shapes`, as ``--json`` prints it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from rollout_monitor_local.control.shapes import DeploymentHistory, Outcome, Rollout
+
+ID_CHARS = 8  # a deployment id's first characters: enough to tell rollouts apart on screen
+
+
+def clock(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def span(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def replicas(rollout: Rollout) -> str:
+    if rollout.total_replicas is None:
+        return "-"
+    return f"{rollout.updated_replicas or 0}/{rollout.total_replicas}"
+
+
+def version(model: str | None) -> str:
+    return "-" if model is None else model.rsplit("/", 1)[-1]
+
+
+def rollout_rows(rollouts: Sequence[Rollout]) -> list[list[str]]:
+    return [
+        [
+            r.endpoint_id,
+            r.deployment_id[:ID_CHARS],
+            version(r.model),
+            r.status,
+            replicas(r),
+            span(r.elapsed_seconds),
+            "STALLED" if r.stalled else "",
+        ]
+        for r in rollouts
+    ]
+
+
+ROLLOUT_COLUMNS = ["ENDPOINT", "DEPLOYMENT", "VERSION", "STATUS", "REPLICAS", "ELAPSED", ""]
+OUTCOME_COLUMNS = ["ENDPOINT", "LAST OUTCOME", "VERSION", "DEPLOYMENT", "AT (UTC)"]
+
+
+def outcome_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
+    return [
+        [
+            o.endpoint_id,
+            o.outcome,
+            version(o.model),
+            o.deployment_id[:ID_CHARS],
+            clock(o.observed_at),
+        ]
+        for o in outcomes
+    ]
+
+
+def columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Plain, aligned columns: one line per row, greppable."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def board(rollouts: Sequence[Rollout], title: str) -> Table:
+    """The live board: every rollout in flight."""
+    table = Table(title=title, expand=True, title_justify="left")
+    for name in ROLLOUT_COLUMNS:
+        table.add_column(name or "!", no_wrap=True, overflow="ellipsis")
+    for row, rollout in zip(rollout_rows(rollouts), rollouts, strict=True):
+        table.add_row(*row, style="bold red" if rollout.stalled else None)
+    if not rollouts:
+        table.add_row("nothing in flight", *[""] * (len(ROLLOUT_COLUMNS) - 1))
+    return table
+
+
+def history_lines(deployments: Sequence[DeploymentHistory]) -> list[str]:
+    lines: list[str] = []
+    for item in deployments:
+        r = item.rollout
+        lines.append(
+            f"{r.deployment_id}  {r.endpoint_id}  {r.model}  requested by "
+            f"{r.requested_by or 'unknown'} ({r.request_id}): {r.reason or 'no reason given'}"
+        )
+        for t in item.transitions:
+            moved = f"{t.previous_status} -> {t.status}" if t.previous_status else t.status
+            count = (
+                ""
+                if t.total_replicas is None
+                else f"  {t.updated_replicas or 0}/{t.total_replicas}"
+            )
+            error = f"  {t.error_message}" if t.error_message else ""
+            lines.append(f"  {clock(t.observed_at)}  #{t.sequence}  {moved}{count}{error}")
+    return lines
