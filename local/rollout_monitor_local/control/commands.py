@@ -193,7 +193,7 @@ def watch(session: Session, *, live: bool) -> int:
             key=lambda r: (r.endpoint_id, r.submitted_at),
         )
         title = f"rollouts in flight: {len(rollouts)}   {render.clock(now)} UTC   Ctrl-C ends"
-        return render.board(rollouts, title)
+        return render.board(rollouts, title, console.width)
 
     try:
         if live:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich import box
 from rich.table import Table
 
 from rollout_monitor_local.control.shapes import DeploymentHistory, Outcome, Rollout
 
-ID_CHARS = 8  # a deployment id's first characters: enough to tell rollouts apart on screen
+NARROW = 100  # columns below which the board drops the deployment id
+NARROWER = 70  # ... and the version
+ID_CHARS = 12  # a deployment id's last characters (a UUID's random node): enough to tell apart
 
 
 def clock(at: float) -> str:
@@ -37,7 +40,7 @@ def rollout_rows(rollouts: Sequence[Rollout]) -> list[list[str]]:
     return [
         [
             r.endpoint_id,
-            r.deployment_id[:ID_CHARS],
+            r.deployment_id[-ID_CHARS:],
             version(r.model),
             r.status,
             replicas(r),
@@ -48,6 +51,7 @@ def rollout_rows(rollouts: Sequence[Rollout]) -> list[list[str]]:
     ]
 
 
+LEAST_WIDTHS = [12, 12, 7, len("not_started STALLED"), 8, 7]  # the board's columns, at least
 ROLLOUT_COLUMNS = ["ENDPOINT", "DEPLOYMENT", "VERSION", "STATUS", "REPLICAS", "ELAPSED", ""]
 OUTCOME_COLUMNS = ["ENDPOINT", "LAST OUTCOME", "VERSION", "DEPLOYMENT", "AT (UTC)"]
 
@@ -58,7 +62,7 @@ def outcome_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
             o.endpoint_id,
             o.outcome,
             version(o.model),
-            o.deployment_id[:ID_CHARS],
+            o.deployment_id[-ID_CHARS:],
             clock(o.observed_at),
         ]
         for o in outcomes
@@ -74,15 +78,20 @@ def columns(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def board(rollouts: Sequence[Rollout], title: str) -> Table:
-    """The live board: every rollout in flight."""
-    table = Table(title=title, expand=True, title_justify="left")
-    for name in ROLLOUT_COLUMNS:
-        table.add_column(name or "!", no_wrap=True, overflow="ellipsis")
+def board(rollouts: Sequence[Rollout], title: str, width: int) -> Table:
+    """The live board: every rollout in flight; a narrow terminal loses the deployment column
+    first, then the version, never the status."""
+    keep = [True, width >= NARROW, width >= NARROWER, True, True, True]
+    table = Table(title=title, box=box.SIMPLE_HEAD, expand=True, title_justify="left")
+    for name, least, shown in zip(ROLLOUT_COLUMNS, LEAST_WIDTHS, keep, strict=False):
+        if shown:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=least)
     for row, rollout in zip(rollout_rows(rollouts), rollouts, strict=True):
-        table.add_row(*row, style="bold red" if rollout.stalled else None)
+        status = f"{row[3]} STALLED" if rollout.stalled else row[3]
+        cells = [c for c, shown in zip([*row[:3], status, *row[4:6]], keep, strict=True) if shown]
+        table.add_row(*cells, style="bold red" if rollout.stalled else None)
     if not rollouts:
-        table.add_row("nothing in flight", *[""] * (len(ROLLOUT_COLUMNS) - 1))
+        table.add_row("nothing in flight")
     return table
 
 
