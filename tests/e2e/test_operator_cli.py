@@ -90,6 +90,7 @@ def test_deploy_wait_exit_codes_history_and_undo(running: Running) -> None:
 
     history = running.run("history", "--endpoint", ENDPOINT, "--json")
     assert history.returncode == 0, history.stderr
+    jsonschema.validate(json.loads(history.stdout), json.loads(_documented("history")))
     report = HistoryReport.model_validate_json(history.stdout)
     newest, older = report.deployments[:2]
     assert (newest.rollout.status, older.rollout.status) == ("error", "done")

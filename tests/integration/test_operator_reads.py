@@ -4,6 +4,7 @@ and what `--json` prints is what docs/cli.md documents."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 from botocore.client import BaseClient
 
 from rollout_monitor_local.cli import _parser, main
+from rollout_monitor_local.control import commands
+from rollout_monitor_local.control.monitor import Monitor, Target
 from rollout_monitor_local.control.shapes import HistoryReport, StatusReport
 from tests.integration.conftest import World
 
@@ -38,6 +41,10 @@ def test_no_subcommand_scans_the_table(
     world: World, calls: Counter[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     deployment_id = world.deploy("errors")
+    calls.clear()
+    assert _one_watch_frame() == 0
+    assert "Query" in calls
+    assert set(calls) <= READS, dict(calls)
     for _ in range(6):
         world.clock.advance(10)
         world.poll()
@@ -83,3 +90,16 @@ def test_every_option_says_what_it_does() -> None:
         for action in sub._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{command} {action.option_strings} has no help"
+
+
+def _one_watch_frame() -> int:
+    """`watch` draws its board, then Ctrl-C (the first wait raises it)."""
+    monitor = Monitor.connect(Target(stack="rollout-monitor"))
+
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    session = commands.Session(monitor, out=io.StringIO(), sleep=interrupt)
+    code = commands.watch(session, live=False)
+    assert "rollouts in flight: 1" in session.out.getvalue()  # type: ignore[attr-defined]
+    return code
