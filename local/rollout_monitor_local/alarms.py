@@ -108,13 +108,19 @@ def _fetch(metric: dict[str, Any], stat: str, period: int, now: float, periods: 
 
 
 def _resolve(value: Any, stack: Stack, parameters: dict[str, str]) -> Any:
-    """``Ref`` to a parameter or a resource, as CloudFormation resolved it."""
+    """``Ref`` to a parameter or a resource, and a queue's ``QueueName``, as CloudFormation
+    resolved them."""
     if isinstance(value, dict):
         if set(value) == {"Ref"}:
             name = value["Ref"]
             if name in stack.physical_ids:
                 return stack.physical_ids[name]
             return parameters.get(name, stack.template["Parameters"][name].get("Default"))
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute != "QueueName":
+                raise ValueError(f"an attribute this evaluator does not know: {attribute}")
+            return stack.physical_ids[logical_id].rsplit("/", 1)[-1]  # the id is its URL
         return {k: _resolve(v, stack, parameters) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve(v, stack, parameters) for v in value]

@@ -106,11 +106,12 @@ def test_deploy_wait_exit_codes_history_and_undo(running: Running) -> None:
         "undo", "--endpoint", ENDPOINT, "--wait", "--timeout", WAIT, "--poll-seconds", "0.2"
     )
     assert undo.returncode == 0, undo.stdout + undo.stderr
-    assert f"{VERSIONS}/succeeds" in undo.stdout
+    good = f"{VERSIONS}/{older.rollout.version_id}"  # the version itself, not its alias
+    assert good in undo.stdout
     latest = HistoryReport.model_validate_json(
         running.run("history", "--endpoint", ENDPOINT, "--json", "--limit", "1").stdout
     ).deployments[0]
-    assert latest.rollout.model == f"{VERSIONS}/succeeds"
+    assert latest.rollout.model == good
     assert latest.rollout.status == "done"
     assert (latest.rollout.reason or "").startswith("undo: back to")
 

@@ -18,6 +18,7 @@ from rollout_monitor_local.control import commands
 from rollout_monitor_local.control.monitor import Monitor, Target
 from rollout_monitor_local.control.shapes import HistoryReport, StatusReport
 from tests.integration.conftest import World
+from tests.integration.iam import Call, access, differences, granted, iam_calls
 
 ROOT = Path(__file__).resolve().parents[2]
 READS = {"DescribeStacks", "GetItem", "Query"}
@@ -103,3 +104,38 @@ def _one_watch_frame() -> int:
     code = commands.watch(session, live=False)
     assert "rollouts in flight: 1" in session.out.getvalue()  # type: ignore[attr-defined]
     return code
+
+
+def test_the_operator_policy_grants_exactly_the_table_access_the_commands_use(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As each function's role (test_least_privilege.py): measured, not listed."""
+    request_id = "ci-measured"
+    deployment_id = world.deploy("errors", request_id=request_id)
+    used: set[Call] = set()
+    original = BaseClient._make_api_call
+
+    def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            used.update(iam_calls(operation, params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    endpoint = "my-org-llama-3.3-70b"
+    model = "orgs/my-org/models/llama-3.3-70b/versions/errors"
+    for argv in (
+        ["status", "--json"],
+        ["history", "--deployment", deployment_id],
+        ["history", "--endpoint", endpoint],
+        ["undo", "--endpoint", endpoint, "--timeout", "0"],
+        ["deploy", "--endpoint", endpoint, "--model", model, "--request-id", request_id,
+         "--wait", "--timeout", "0"],
+    ):  # fmt: skip
+        main(argv)
+    assert _one_watch_frame() == 0
+    capsys.readouterr()
+    need = access((c.resource, {c.action}, None if c.prefix is None else {c.prefix}) for c in used)
+    policy = world.stack.template["Resources"]["OperatorPolicy"]["Properties"]
+    have = granted({"Properties": {"Policies": [policy]}})
+    problems = differences("OperatorPolicy", need, have)
+    assert problems == [], "\n".join(problems)

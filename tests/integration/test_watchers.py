@@ -4,13 +4,18 @@ archive (issue 14), asserted on the template as CloudFormation receives it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from rollout_monitor_local.alarms import alarm_state
 from rollout_monitor_local.stack import Stack
 
 FUNCTIONS = ("DeployFunction", "PollerFunction", "AlertFunction")
 ROOT = Path(__file__).resolve().parents[2]
+NOW = 1_800_000_000.0
 
 
 def _of_type(stack: Stack, kind: str) -> dict[str, dict[str, Any]]:
@@ -128,3 +133,26 @@ def test_every_checkov_skip_says_why() -> None:
     assert skips, "no skipped check listed"
     for i in skips:
         assert lines[i - 1].startswith("  #"), f"{lines[i].strip()} has no reason above it"
+
+
+def test_every_alarm_of_the_template_can_be_evaluated_locally(stack: Stack) -> None:
+    for name in _of_type(stack, "AWS::CloudWatch::Alarm"):
+        assert alarm_state(stack, name, NOW, {}) in {"OK", "ALARM"}, name
+
+
+def test_one_alert_dead_letter_queue_alone_raises_their_alarm(stack: Stack) -> None:
+    """SQS stops publishing the metrics of a queue idle for six hours: when one dead-letter
+    queue wakes with a message, the other two still have no data."""
+    queue = stack.physical_ids["StallAlertsDLQ"].rsplit("/", 1)[-1]
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": queue}],
+                "Timestamp": datetime.fromtimestamp(NOW - 30, UTC),
+                "Value": 1.0,
+            }
+        ],
+    )
+    assert alarm_state(stack, "AlertDLQsAlarm", NOW, {}) == "ALARM"

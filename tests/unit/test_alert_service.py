@@ -295,10 +295,12 @@ def _episode(detail_type: str, episode: int) -> dict[str, Any]:
 
 def test_a_cerebras_episode_warns_once_and_its_end_is_noticed_once() -> None:
     harness = Harness()
-    harness.reachability = Reachability(episode=3, failing_since=NOW - 700, announced=True)
+    harness.reachability = Reachability(
+        episode=3, failing_since=NOW - 700, announced=True, announced_episodes=[1, 3]
+    )
     for _ in range(2):  # the second delivery is a duplicate
         harness.service.handle("Cerebras Unreachable", _episode("Cerebras Unreachable", 3))
-    harness.reachability = Reachability(episode=4)
+    harness.reachability = Reachability(episode=4, announced_episodes=[1, 3])
     for _ in range(2):
         harness.service.handle("Cerebras Reachable", _episode("Cerebras Reachable", 3))
     kinds = [(n.document["kind"], n.attributes["severity"]) for n in harness.topic.sent]
@@ -311,7 +313,10 @@ def test_a_cerebras_episode_warns_once_and_its_end_is_noticed_once() -> None:
     [
         ("Cerebras Unreachable", Reachability(episode=3, failing_since=NOW - 100)),  # unannounced
         ("Cerebras Unreachable", Reachability(episode=2)),  # an episode not yet begun
-        ("Cerebras Reachable", Reachability(episode=3, failing_since=NOW, announced=True)),
+        ("Cerebras Reachable", Reachability(episode=3, announced=True, announced_episodes=[3])),
+        # an episode that ended before it was announced: its events were never sent
+        ("Cerebras Unreachable", Reachability(episode=5, announced_episodes=[1])),
+        ("Cerebras Reachable", Reachability(episode=5, announced_episodes=[1])),
     ],
 )
 def test_a_cerebras_episode_the_table_does_not_show_sends_nothing(
@@ -321,4 +326,26 @@ def test_a_cerebras_episode_the_table_does_not_show_sends_nothing(
     harness.reachability = stored
     result = harness.service.handle(detail_type, _episode(detail_type, 3))
     assert result.unverified == [f"cerebras:{detail_type.rsplit(maxsplit=1)[-1].lower()}:3"]
+    assert harness.topic.sent == []
+
+
+def test_a_cerebras_episode_resent_under_another_event_id_warns_no_more() -> None:
+    """The alert is keyed on the episode the table shows, not on the id the event carries."""
+    harness = Harness()
+    harness.reachability = Reachability(
+        episode=3, failing_since=NOW - 700, announced=True, announced_episodes=[3]
+    )
+    harness.service.handle("Cerebras Unreachable", _episode("Cerebras Unreachable", 3))
+    for forged in ("cerebras:unreachable:3b", "x-1", "x-2"):
+        detail = _episode("Cerebras Unreachable", 3) | {"event_id": forged}
+        harness.service.handle("Cerebras Unreachable", detail)
+    assert len(harness.topic.sent) == 1
+
+
+def test_a_cerebras_episode_number_the_table_never_held_sends_nothing() -> None:
+    harness = Harness()
+    harness.reachability = Reachability(episode=3)
+    for detail_type in ("Cerebras Unreachable", "Cerebras Reachable"):
+        result = harness.service.handle(detail_type, _episode(detail_type, -1))
+        assert len(result.unverified) == 1, detail_type
     assert harness.topic.sent == []

@@ -20,8 +20,10 @@ class FakeStore:
 
     item: Reachability = field(default_factory=Reachability)
     writes: int = 0
+    reads: int = 0
 
     def get(self) -> Reachability:
+        self.reads += 1
         return self.item
 
     def save(self, before: Reachability, after: Reachability) -> bool:
@@ -81,6 +83,7 @@ def test_an_outage_is_announced_once_after_its_deadline_and_its_end_once() -> No
         watch.observe(_reads(failed=True))
         clock.now += 10
     assert bus.published == ["cerebras:unreachable:0"]
+    assert store.item.announced_episodes == [0]  # what the alert function checks against
     for _ in range(3):
         watch.observe(_reads(failed=False))
         clock.now += 10
@@ -160,3 +163,25 @@ def test_a_warm_container_that_saw_health_rereads_after_a_minute() -> None:
     assert bus.published == ["cerebras:unreachable:0"]
     healthy.observe(_reads(failed=False))  # its memory is too old to trust: reads, ends it
     assert bus.published == ["cerebras:unreachable:0", "cerebras:reachable:0"]
+
+
+def test_a_recovery_whose_publish_failed_is_announced_though_nothing_is_left_to_read() -> None:
+    """The run that sees Cerebras again is often the last with a read (its rollout finished
+    meanwhile): if its PutEvents fails, the idle runs after it still announce the end."""
+    store, bus, clock = FakeStore(), FakeBus(), Clock()
+    watch = _watch(store, bus, clock)
+    for _ in range(70):
+        watch.observe(_reads(failed=True))
+        clock.now += 10
+    bus.failures = 1
+    watch.observe(_reads(failed=False))  # the end is written, PutEvents fails
+    for _ in range(3):  # the schedule's runs: nothing in flight, so nothing read
+        clock.now += OUTBOX_LEASE_SECONDS
+        assert watch.observe([CycleReport()]) is None
+    assert bus.published == ["cerebras:unreachable:0", "cerebras:reachable:0"]
+    assert store.item.pending_events == []
+    reads = store.reads
+    for _ in range(3):  # and once the outbox is known empty, an idle run reads nothing
+        clock.now += 60
+        watch.observe([CycleReport()])
+    assert store.reads == reads

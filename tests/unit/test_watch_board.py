@@ -58,3 +58,12 @@ def test_a_narrow_board_drops_the_id_then_the_version_never_the_status() -> None
         assert "in_progress" in screen
         assert "STALLED" in screen
         assert max(len(line) for line in screen.splitlines()) <= 80
+
+
+def test_a_status_in_brackets_is_shown_as_sent_not_read_as_markup() -> None:
+    console = Console(width=120, record=True, color_system=None)
+    rollouts = [_rollout("endpoint-a", "[/paused]"), _rollout("endpoint-b", "[red]resuming")]
+    console.print(render.board(rollouts, "rollouts in flight: 2", console.width))
+    screen = console.export_text()
+    assert "[/paused]" in screen
+    assert "[red]resuming" in screen

@@ -180,10 +180,14 @@ class AlertService:
     ) -> CerebrasEpisode | None:
         """The episode's start (announced) or end, if the table bears it out."""
         down = detail_type == DetailType.CEREBRAS_UNREACHABLE
-        event = (CerebrasUnreachable if down else CerebrasReachable).model_validate(detail)
+        kind = CerebrasUnreachable if down else CerebrasReachable
+        event = kind.model_validate(detail)
         stored = self.reachability.get()
-        announced = stored.episode > event.episode or (down and stored.announced)
-        return event if announced and stored.episode >= event.episode else None
+        announced = event.episode in stored.announced_episodes
+        if not announced or (not down and event.episode >= stored.episode):
+            return None  # never announced (or a recovery of an episode not over)
+        # keyed on the episode the table shows, not on an id the event chose
+        return event.model_copy(update={"event_id": kind.id_of(event.episode)})
 
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         if event.rollout_status in self.alert_statuses:

@@ -336,10 +336,15 @@ class CerebrasEpisode(OutboundDetail):
     observed_at: float
 
     @classmethod
+    def id_of(cls, episode: int) -> str:
+        """``cerebras:unreachable:<episode>`` or ``cerebras:reachable:<episode>``."""
+        return f"cerebras:{cls.detail_type.value.split()[-1].lower()}:{episode}"
+
+    @classmethod
     def of(cls, state: Reachability, *, deadline: float, observed_at: float) -> Self:
         since = state.failing_since if state.failing_since is not None else observed_at
         return cls(
-            event_id=f"cerebras:{cls.detail_type.value.split()[-1].lower()}:{state.episode}",
+            event_id=cls.id_of(state.episode),
             episode=state.episode,
             failing_since=since,
             failing_for_seconds=round(observed_at - since, 3),

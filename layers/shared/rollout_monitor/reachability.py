@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 ANSWERED = frozenset({"CerebrasNotFoundError"})  # a 404 is Cerebras answering
 MAX_ERROR_KINDS = 10
+MAX_ANNOUNCED_EPISODES = 20  # kept on the item for the alert function's check
 TRUST_HEALTHY_SECONDS = 60.0  # a warm container re-reads a healthy state at most this often
 
 
@@ -53,7 +54,8 @@ def observe(
     after = state if kinds == state.error_kinds else state.model_copy(update={"error_kinds": kinds})
     if state.announced or now - state.failing_since < deadline:
         return after
-    after = after.model_copy(update={"announced": True})
+    announced = [*state.announced_episodes, state.episode][-MAX_ANNOUNCED_EPISODES:]
+    after = after.model_copy(update={"announced": True, "announced_episodes": announced})
     return _announce(after, CerebrasUnreachable.of(after, deadline=deadline, observed_at=now), now)
 
 
@@ -79,15 +81,21 @@ class ReachabilityWatch:
     # The state this container last read or wrote, and when: while Cerebras answers and it
     # was healthy less than TRUST_HEALTHY_SECONDS ago, the item is not read again.
     _healthy_at: float | None = field(default=None, init=False)
+    # This container left events unpublished (or saw some): a run that read nothing still
+    # flushes them, as the run that sees Cerebras again is often the last with a read (its
+    # rollout finished meanwhile). A fresh container assumes none, so an idle run costs nothing.
+    _outbox_unsure: bool = field(default=False, init=False)
 
     def observe(self, reports: Sequence[CycleReport]) -> Reachability | None:
         """Count the reads of ``reports``; None when they made none (nothing to learn)."""
         requests = sum(r.status_requests for r in reports)
+        now = self.now()
         if not requests:
+            if self._outbox_unsure:
+                self._flush(self._remember(self.store.get(), now), now)
             return None
         errors = {k: n for r in reports for k, n in r.poll_errors.items() if k not in ANSWERED}
         reachable = sum(errors.values()) < requests
-        now = self.now()
         trusted = self._healthy_at is not None and now - self._healthy_at < TRUST_HEALTHY_SECONDS
         if reachable and trusted:
             return Reachability()
@@ -102,18 +110,24 @@ class ReachabilityWatch:
         if after != state:
             after = after.model_copy(update={"revision": state.revision + 1})
             if not self.store.save(state, after):
-                self._healthy_at = None
+                self._healthy_at, self._outbox_unsure = None, True
                 return None  # another poller wrote it first: it announces what it decided
+            self._remember(after, now)
             if after.pending_events:
                 self._publish(after)
-            return self._remember(after, now)
-        if state.outbox_free(now) and self.store.take_outbox(state, now, OUTBOX_LEASE_SECONDS):
-            self._publish(state)  # a writer that could not publish: its lease has lapsed
+            return after
+        self._flush(state, now)
         return state
+
+    def _flush(self, state: Reachability, now: float) -> None:
+        """Publish what a writer that could not publish left, once its lease has lapsed."""
+        if state.outbox_free(now) and self.store.take_outbox(state, now, OUTBOX_LEASE_SECONDS):
+            self._publish(state)
 
     def _remember(self, state: Reachability, now: float) -> Reachability:
         healthy = state.failing_since is None and not state.pending_events
         self._healthy_at = now if healthy else None
+        self._outbox_unsure = bool(state.pending_events)
         return state
 
     def _publish(self, state: Reachability) -> None:
@@ -121,5 +135,6 @@ class ReachabilityWatch:
             self.publisher.publish([load_pending(p) for p in state.pending_events])
         except Exception:  # the outcome is unknown: the outbox keeps them for the next try
             logger.warning("announcing Cerebras's reachability failed", exc_info=True)
+            self._outbox_unsure = True
             return
-        self.store.clear_outbox(state)
+        self._outbox_unsure = not self.store.clear_outbox(state)

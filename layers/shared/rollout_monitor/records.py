@@ -224,3 +224,6 @@ class Reachability(Outbox):
     failing_since: float | None = None
     announced: bool = False
     error_kinds: list[str] = []
+    # The last episodes whose start was announced (at most MAX_ANNOUNCED_EPISODES): what the
+    # alert function checks an episode's events against.
+    announced_episodes: list[int] = []

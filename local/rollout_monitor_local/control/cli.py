@@ -12,7 +12,13 @@ import sys
 
 from rollout_monitor_local import samconfig
 from rollout_monitor_local.control import commands
-from rollout_monitor_local.control.monitor import EXIT_MONITOR, Monitor, MonitorError, Target
+from rollout_monitor_local.control.monitor import (
+    EXIT_INTERRUPTED,
+    EXIT_MONITOR,
+    Monitor,
+    MonitorError,
+    Target,
+)
 
 COMMANDS = ("deploy", "status", "watch", "history", "undo")
 DEFAULT_TIMEOUT = 3600.0
@@ -46,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="request a deploy; report Submitted or Rejected; --wait follows the rollout",
         description="Put Deploy Requested on the stack's bus and report what became of it. "
         "Exit codes: 0 done (or submitted, without --wait), 1 error, rolled_back, cancelled "
-        "or lost, 2 rejected, 3 timeout, 4 the monitor unreachable or misconfigured.",
+        "or lost, 2 rejected, 3 timeout, 4 the monitor unreachable or misconfigured, 130 "
+        "interrupted (Ctrl-C).",
     )
     _request_options(deploy)
     deploy.add_argument("--endpoint", required=True, help="the endpoint id to deploy to")
@@ -75,17 +82,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("--deployment", help="one deployment's id")
     which.add_argument("--endpoint", help="an endpoint: its latest deployments, newest first")
     history.add_argument(
-        "--limit", type=int, default=10, help="how many of the endpoint's deployments (default 10)"
+        "--limit",
+        type=_positive,
+        default=10,
+        help="how many of the endpoint's deployments (default 10)",
     )
     history.add_argument("--json", action="store_true", help="JSON (docs/cli.md) instead of text")
 
     undo = subparsers.add_parser(
         "undo",
         parents=[stack],
-        help="redeploy the endpoint's last model whose rollout ended done",
-        description="Redeploy, through Deploy Requested, the last model of the endpoint whose "
-        "rollout ended done (another than its latest deployment's). Exit codes as deploy's; 2 "
-        "also when there is nothing to undo.",
+        help="redeploy the endpoint's last version whose rollout ended done",
+        description="Redeploy, through Deploy Requested, the version (by number, not by an "
+        "alias that may have moved) of the endpoint's last rollout that ended done, another "
+        "version than its latest deployment's. Exit codes as deploy's; 2 also when there is "
+        "nothing to undo.",
     )
     undo.add_argument("--endpoint", required=True, help="the endpoint to roll back")
     _request_options(undo)
@@ -106,6 +117,13 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one operator subcommand; any failure of the monitor is one line and exit 4."""
     target = Target(
@@ -120,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
     except MonitorError as exc:
         print(f"rollout-monitor {args.command}: {exc}", file=sys.stderr)
         return EXIT_MONITOR
+    except KeyboardInterrupt:
+        print(
+            f"rollout-monitor {args.command}: interrupted; a requested rollout goes on "
+            "(rollout-monitor status)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
 
 
 def _dispatch(session: commands.Session, args: argparse.Namespace) -> int:

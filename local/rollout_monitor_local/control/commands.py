@@ -19,9 +19,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
+from rollout_monitor.cerebras.names import ModelVersionName
 from rollout_monitor.events import DeployRequested
-from rollout_monitor.records import DeploymentRecord, RequestClaim, RequestState
+from rollout_monitor.records import DeploymentRecord, RequestClaim, RequestContent, RequestState
+from rollout_monitor.rejections import conflict
 from rollout_monitor_local.control import render
 from rollout_monitor_local.control.monitor import (
     EXIT_DONE,
@@ -29,6 +32,7 @@ from rollout_monitor_local.control.monitor import (
     EXIT_REJECTED,
     EXIT_TIMEOUT,
     Monitor,
+    MonitorError,
 )
 from rollout_monitor_local.control.shapes import (
     DeploymentHistory,
@@ -69,33 +73,51 @@ class Request:
             "endpoint_id": self.endpoint_id,
             "model": self.model,
             "request_id": self.request_id or f"cli-{uuid.uuid4().hex[:16]}",
-            "requested_by": getpass.getuser(),
+            "requested_by": _who(),
             "force": self.force,
         }
         return detail | ({"reason": self.reason} if self.reason else {})
+
+
+def _who() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry and no $USER
+        return None
 
 
 def deploy(session: Session, request: Request, *, wait: bool, timeout: float) -> int:
     """Put ``Deploy Requested``; report what became of it; with ``wait``, follow the rollout."""
     detail = request.detail()
     try:
-        DeployRequested.model_validate(detail)  # what the deploy function would refuse
+        asked = DeployRequested.model_validate(detail)  # what the deploy function would refuse
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         session.say(f"Deployment Rejected (invalid_request), not sent: {problems}")
         return EXIT_REJECTED
+    content = RequestContent(endpoint_id=asked.endpoint_id, model=asked.model, force=asked.force)
     deadline = session.now() + timeout
-    session.monitor.request_deploy(detail)
     request_id = str(detail["request_id"])
+    try:
+        session.monitor.request_deploy(detail)
+    except MonitorError as exc:  # a timeout may hide a put that went through
+        raise MonitorError(f"{exc} (to retry, reuse --request-id {request_id})") from exc
     session.say(f"Deploy Requested: {request.model} to {request.endpoint_id} ({request_id})")
-    claim = _until(session, deadline, lambda: _decided(session.monitor.request(request_id)))
+    claim = _until(
+        session, deadline, lambda: _decided(session.monitor.request(request_id), content)
+    )
     if claim is None:
-        session.say(f"timed out after {timeout:.0f} s: request {request_id} not decided yet")
+        last = session.monitor.request(request_id)
+        session.say(f"timed out after {timeout:.0f} s: {_undecided(request_id, last)}")
         return EXIT_TIMEOUT
+    if _other(claim, content):
+        rejected = conflict(asked, request_id, claim, content, session.now())
+        session.say(f"Deployment Rejected ({rejected.reason}): {rejected.message}")
+        return EXIT_REJECTED
     if claim.state == RequestState.REJECTED:
         session.say(
             f"Deployment Rejected ({claim.rejection_reason or 'unknown'}): "
-            f"{claim.rejection_message or 'see the Deployment Rejected event'}"
+            f"{render.plain(claim.rejection_message, 'see the Deployment Rejected event')}"
         )
         return EXIT_REJECTED
     session.say(f"Deployment Submitted: {claim.deployment_id}")
@@ -123,7 +145,7 @@ def follow(session: Session, deployment_id: str, deadline: float) -> int:
                     session.say(f"{render.clock(session.now())}  {line}")
                     shown = line
                 if spinner is not None:
-                    spinner.update(f"{line}  {render.span(rollout.elapsed_seconds)}")
+                    spinner.update(Text(f"{line}  {render.span(rollout.elapsed_seconds)}"))
                 if record.terminal:
                     return _ended(session, record)
             if session.now() >= deadline:
@@ -138,13 +160,33 @@ def follow(session: Session, deployment_id: str, deadline: float) -> int:
 def _ended(session: Session, record: DeploymentRecord) -> int:
     outcome = "lost" if record.lost_reason else record.status
     took = render.span((record.terminal_at or session.now()) - record.submitted_at)
-    error = f": {record.error_message}" if record.error_message else ""
+    error = f": {render.plain(record.error_message)}" if record.error_message else ""
     session.say(f"rollout {outcome} after {took}{error}")
     return EXIT_DONE if outcome == "done" else EXIT_FAILED
 
 
-def _decided(claim: RequestClaim | None) -> RequestClaim | None:
-    return claim if claim is not None and claim.finished else None
+def _decided(claim: RequestClaim | None, content: RequestContent) -> RequestClaim | None:
+    return claim if claim is not None and (claim.finished or _other(claim, content)) else None
+
+
+def _other(claim: RequestClaim, content: RequestContent) -> bool:
+    """The request id was first used for other content: the deploy function refuses this one
+    (``request_id_conflict``) and records nothing, so the claim read is the first request's."""
+    return claim.fingerprint not in (None, content.fingerprint)
+
+
+def _undecided(request_id: str, claim: RequestClaim | None) -> str:
+    if claim is None:
+        return (
+            f"request {request_id} never reached the deploy function (is the stack's "
+            "Deploy Requested rule enabled?)"
+        )
+    return (
+        f"request {request_id} is still {claim.state.value}: the deploy function failed on it "
+        "and Lambda retries it (then keeps it in the stack's failed-invocations queue)"
+        if claim.state == RequestState.INTERRUPTED
+        else f"request {request_id} is still {claim.state.value}: not decided yet"
+    )
 
 
 def _until[T](session: Session, deadline: float, probe: Callable[[], T | None]) -> T | None:
@@ -251,13 +293,21 @@ def undo(session: Session, endpoint_id: str, *, force: bool, wait: bool, timeout
         session.say(f"nothing to undo: no deployment of {endpoint_id} in the table")
         return EXIT_REJECTED
     latest = records[0]
-    good = next((r for r in records if r.status == "done" and r.model != latest.model), None)
+    good = next((r for r in records if r.status == "done" and _pinned(r) != _pinned(latest)), None)
     if good is None:
         session.say(f"nothing to undo: no earlier rollout of {endpoint_id} ended done")
         return EXIT_REJECTED
     reason = (
-        f"undo: back to {good.model}, the last rollout of {endpoint_id} that ended done "
-        f"({good.deployment_id}), from {latest.model} ({latest.status})"
+        f"undo: back to {_pinned(good)}, the last rollout of {endpoint_id} that ended done "
+        f"({good.deployment_id}), from {_pinned(latest)} ({latest.status})"
     )
-    request = Request(endpoint_id, good.model, reason=reason, force=force)
+    request = Request(endpoint_id, _pinned(good), reason=reason, force=force)
     return deploy(session, request, wait=wait, timeout=timeout)
+
+
+def _pinned(record: DeploymentRecord) -> str:
+    """The version a rollout deployed, by number when known: an alias may name another now."""
+    if not isinstance(record.version_id, int):
+        return record.model
+    version = str(record.version_id)
+    return str(ModelVersionName(record.org_name, record.model_arch_id, version))

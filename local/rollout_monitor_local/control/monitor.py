@@ -25,6 +25,7 @@ EXIT_FAILED = 1  # error, rolled_back, cancelled, lost
 EXIT_REJECTED = 2
 EXIT_TIMEOUT = 3
 EXIT_MONITOR = 4  # the monitor unreachable or misconfigured
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a command it interrupted
 CLI_SOURCE = "rollout-monitor.cli"  # the bus refuses the monitor's own source from anyone else
 
 

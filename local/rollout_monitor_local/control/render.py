@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
+from rollout_monitor.formatting import MAX_ERROR_MESSAGE, clean
 from rollout_monitor_local.control.shapes import DeploymentHistory, Outcome, Rollout
 
 NARROW = 100  # columns below which the board drops the deployment id
@@ -18,6 +20,12 @@ ID_CHARS = 12  # a deployment id's last characters (a UUID's random node): enoug
 
 def clock(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def plain(text: str | None, default: str = "") -> str:
+    """Text from the table (anyone's reason, Cerebras's error) as one line with no control
+    characters: a terminal would obey an escape sequence in it."""
+    return clean(text, MAX_ERROR_MESSAGE) or default
 
 
 def span(seconds: float) -> str:
@@ -89,7 +97,8 @@ def board(rollouts: Sequence[Rollout], title: str, width: int) -> Table:
     for row, rollout in zip(rollout_rows(rollouts), rollouts, strict=True):
         status = f"{row[3]} STALLED" if rollout.stalled else row[3]
         cells = [c for c, shown in zip([*row[:3], status, *row[4:6]], keep, strict=True) if shown]
-        table.add_row(*cells, style="bold red" if rollout.stalled else None)
+        # Text, not markup: a status Cerebras sends is kept verbatim, brackets and all.
+        table.add_row(*map(Text, cells), style="bold red" if rollout.stalled else None)
     if not rollouts:
         table.add_row("nothing in flight")
     return table
@@ -101,7 +110,8 @@ def history_lines(deployments: Sequence[DeploymentHistory]) -> list[str]:
         r = item.rollout
         lines.append(
             f"{r.deployment_id}  {r.endpoint_id}  {r.model}  requested by "
-            f"{r.requested_by or 'unknown'} ({r.request_id}): {r.reason or 'no reason given'}"
+            f"{plain(r.requested_by, 'unknown')} ({r.request_id}): "
+            f"{plain(r.reason, 'no reason given')}"
         )
         for t in item.transitions:
             moved = f"{t.previous_status} -> {t.status}" if t.previous_status else t.status
@@ -110,6 +120,6 @@ def history_lines(deployments: Sequence[DeploymentHistory]) -> list[str]:
                 if t.total_replicas is None
                 else f"  {t.updated_replicas or 0}/{t.total_replicas}"
             )
-            error = f"  {t.error_message}" if t.error_message else ""
+            error = f"  {plain(t.error_message)}" if t.error_message else ""
             lines.append(f"  {clock(t.observed_at)}  #{t.sequence}  {moved}{count}{error}")
     return lines
