@@ -280,8 +280,9 @@ def history(
         session.say(report.model_dump_json(indent=2))
     elif not records:
         session.say(f"no deployment {deployment_id or 'for ' + str(endpoint_id)} in the table")
-    for line in [] if as_json else render.history_lines(report.deployments):
-        session.say(line)
+    else:
+        for line in render.history_lines(report.deployments):
+            session.say(line)
     return EXIT_DONE if records else EXIT_REJECTED
 
 
