@@ -42,7 +42,7 @@ from rollout_monitor.poller import CycleReport, Poller
 from rollout_monitor.records import DeploymentRecord
 from rollout_monitor.rules import Observation, StallPolicy, decide
 from rollout_monitor.store import Tables
-from rollout_monitor.wiring import _pooled
+from rollout_monitor.wiring import _pooled, dynamodb_client
 
 DYNAMODB_LATENCY = 0.010  # seconds per DynamoDB call (in-region, single-digit ms)
 EVENTBRIDGE_LATENCY = 0.020  # seconds per PutEvents call
@@ -121,9 +121,8 @@ def _page(pages: list[list[dict[str, Any]]], n: int) -> bytes:
 
 
 def clients(aws: FakeAws) -> tuple[Any, Any]:
-    config = _pooled(AWS_CONCURRENCY)  # as the poller's clients are configured
-    dynamodb = boto3.client("dynamodb", config=config)
-    events = boto3.client("events", config=config)
+    dynamodb = dynamodb_client(AWS_CONCURRENCY)  # as the poller's clients are built
+    events = boto3.client("events", config=_pooled(AWS_CONCURRENCY))
     for client in (dynamodb, events):
         client.meta.events.register_first("before-send", aws)
     return dynamodb, events

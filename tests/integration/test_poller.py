@@ -516,3 +516,58 @@ def test_a_refused_group_write_falls_back_to_one_write_per_record(world: World) 
     assert sizes[0] == 4  # both changes in one transaction first
     assert sorted(e["deployment_id"] for e in changes(world)) == sorted(ids)
     assert {world.poller.store.deployments.get(i).status for i in ids} == {"in_progress"}
+
+
+def test_changes_are_written_while_slower_reads_still_wait(world: World) -> None:
+    """A cycle writes the changes of the endpoints already read without waiting for the
+    slowest read: here one endpoint's read answers only once the other's change is stored."""
+    from rollout_monitor.cerebras.credentials import build_async_client
+    from rollout_monitor.poller import Poller
+
+    quick = world.deploy("errors")
+    slow = world.deploy("errors", endpoint_id="my-org-qwen-3-32b")
+    world.clock.advance(20)
+    runtime = world.poller
+    deployments = runtime.store.deployments
+    stored: list[str] = []
+    save = deployments.save_observation
+
+    def save_and_tell(before: Any, after: Any, entry: Any) -> bool:
+        saved: bool = save(before, after, entry)
+        stored.append(after.deployment_id)
+        return saved
+
+    async def cycle() -> Any:
+        loop = asyncio.get_running_loop()
+        quick_stored = asyncio.Event()
+        client = build_async_client(runtime.cerebras, 4)
+
+        def tell(before: Any, after: Any, entry: Any) -> bool:
+            saved = save_and_tell(before, after, entry)
+            loop.call_soon_threadsafe(quick_stored.set)
+            return saved
+
+        class HoldingReader:
+            async def get_endpoint(self, endpoint_id: str) -> Any:
+                if endpoint_id == "my-org-qwen-3-32b":  # a failure here fails; it never hangs
+                    await asyncio.wait_for(quick_stored.wait(), timeout=60)
+                return await client.get_endpoint(endpoint_id)
+
+        deployments.save_observation = tell
+        try:
+            poller = Poller(
+                deployments,
+                runtime.store.endpoints,
+                HoldingReader(),
+                runtime.publisher,
+                now=world.clock.now,
+            )
+            return await poller.cycle()
+        finally:
+            del deployments.save_observation
+            await client.aclose()
+
+    report = asyncio.run(cycle())
+    assert stored == [quick, slow]
+    assert report.transitions == 2
+    assert sorted(e["deployment_id"] for e in changes(world)) == sorted([quick, slow])

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -38,6 +39,10 @@ __all__ = ["GONE", "CycleReport", "Poller"]
 
 logger = logging.getLogger(__name__)
 
+
+GROUP = MAX_TRANSACTION_ITEMS // 2
+"""Changes decided before they are written and announced while the remaining reads are still
+waited for (sooner when no write is under way: the first change is never held back)."""
 
 type _Change = tuple[DeploymentRecord, DeploymentRecord, HistoryEntry | None, int]
 """A record as read, as it should be stored, its history entry, its new stalls."""
@@ -84,15 +89,14 @@ class Poller:
                 live = [flushed.get(r.deployment_id, r) for r in records if not r.terminal]
                 self.endpoints_hint[shard] = sorted({r.endpoint_id for r in live})
                 hinted = set(early)
-                observations = await reads.observe(live, early)
                 # An early read is older than the index: a record another poller wrote since
                 # it started is newer than what was read, and waits for the next cycle.
-                fresh = [
-                    r
+                stale = {
+                    r.deployment_id
                     for r in live
-                    if r.endpoint_id not in hinted or (r.last_observed_at or 0) <= read_early_at
-                ]
-                await self._apply(fresh, observations, report)
+                    if r.endpoint_id in hinted and (r.last_observed_at or 0) > read_early_at
+                }
+                await self._apply(reads.observe(live, early), stale, report)
             finally:
                 for task in early.values():
                     task.cancel()  # an endpoint no longer in flight: its answer is not needed
@@ -126,17 +130,34 @@ class Poller:
 
     async def _apply(
         self,
-        records: list[DeploymentRecord],
-        observations: dict[str, Observation],
+        observed: AsyncGenerator[tuple[list[DeploymentRecord], dict[str, Observation]]],
+        stale: set[str],
         report: CycleReport,
     ) -> None:
-        """Decide every record, write the changed ones concurrently, then announce them all."""
-        now = self.now()
-        changes = []
-        for record in records:
-            change = self._decide(record, observations.get(record.deployment_id), now, report)
-            if change is not None:
-                changes.append(change)
+        """Decide each record as its read returns; write and announce the changed ones in
+        groups, each group while the remaining reads are still waited for."""
+        commits: list[asyncio.Task[None]] = []
+        changes: list[_Change] = []
+        try:
+            async with aclosing(observed):
+                async for records, observations in observed:
+                    now = self.now()
+                    for record in records:
+                        if record.deployment_id in stale:
+                            continue
+                        seen = observations.get(record.deployment_id)
+                        change = self._decide(record, seen, now, report)
+                        if change is not None:
+                            changes.append(change)
+                    if len(changes) >= GROUP or (changes and all(c.done() for c in commits)):
+                        commits.append(asyncio.create_task(self._commit(changes, report)))
+                        changes = []
+            commits.append(asyncio.create_task(self._commit(changes, report)))
+        finally:
+            await asyncio.gather(*commits)
+
+    async def _commit(self, changes: list[_Change], report: CycleReport) -> None:
+        """Write the changes concurrently, then announce them together."""
         # Status changes (two items each) go together, a transaction per group; progress
         # writes (one item) on their own, as plain conditional writes.
         grouped = [c for c in changes if c[2] is not None]

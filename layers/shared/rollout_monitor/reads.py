@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
 from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
@@ -87,36 +88,66 @@ class Reads:
         self,
         records: list[DeploymentRecord],
         early: dict[str, asyncio.Task[EndpointStatus | Gone | None]],
-    ) -> dict[str, Observation]:
-        """What Cerebras says of each record now; a record whose read failed is absent."""
+    ) -> AsyncGenerator[tuple[list[DeploymentRecord], dict[str, Observation]]]:
+        """What Cerebras says of each record now, read by read as the answers arrive (so the
+        caller works while the other reads wait): the records one read covers, with their
+        observations; a record whose read failed has none."""
         if self.per_deployment_route:
-            operations = await asyncio.gather(
-                *(
-                    self.read(
-                        r.deployment_id,
-                        self.reader.get_deployment(r.endpoint_id, r.deployment_id),
+            operations = [asyncio.ensure_future(self._operation(r)) for r in records]
+            try:
+                for operation in asyncio.as_completed(operations):
+                    record, answer = await operation
+                    yield (
+                        [record],
+                        ({} if answer is None else {record.deployment_id: _from_operation(answer)}),
                     )
-                    for r in records
-                )
-            )
-            return {
-                record.deployment_id: _from_operation(answer)
-                for record, answer in zip(records, operations, strict=True)
-                if answer is not None
-            }
+            finally:
+                _cancel(operations)
+            return
         by_endpoint: dict[str, list[DeploymentRecord]] = defaultdict(list)
         for record in records:
             by_endpoint[record.endpoint_id].append(record)
-        endpoints = list(by_endpoint)
-        statuses = await asyncio.gather(
-            *(early.pop(e) if e in early else self.endpoint(e) for e in endpoints)
-        )
-        return {
-            record.deployment_id: _from_endpoint(status, record.deployment_id)
-            for endpoint_id, status in zip(endpoints, statuses, strict=True)
-            if status is not None
-            for record in by_endpoint[endpoint_id]
-        }
+        listings = [
+            asyncio.ensure_future(
+                self._listing(e, early.pop(e) if e in early else self.endpoint(e))
+            )
+            for e in by_endpoint
+        ]
+        try:
+            for listing in asyncio.as_completed(listings):
+                endpoint_id, status = await listing
+                covered = by_endpoint[endpoint_id]
+                yield (
+                    covered,
+                    (
+                        {}
+                        if status is None
+                        else {
+                            r.deployment_id: _from_endpoint(status, r.deployment_id)
+                            for r in covered
+                        }
+                    ),
+                )
+        finally:
+            _cancel(listings)
+
+    async def _operation(
+        self, record: DeploymentRecord
+    ) -> tuple[DeploymentRecord, DeployOperation | Gone | None]:
+        call = self.reader.get_deployment(record.endpoint_id, record.deployment_id)
+        return record, await self.read(record.deployment_id, call)
+
+    @staticmethod
+    async def _listing(
+        endpoint_id: str, read: Awaitable[EndpointStatus | Gone | None]
+    ) -> tuple[str, EndpointStatus | Gone | None]:
+        return endpoint_id, await read
+
+
+def _cancel(reads: Sequence[asyncio.Future[Any]]) -> None:
+    """Reads the caller no longer waits for (it failed, or was cancelled) are stopped."""
+    for read in reads:
+        read.cancel()
 
 
 def _from_operation(answer: DeployOperation | Gone) -> Observation:

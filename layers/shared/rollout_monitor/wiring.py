@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -32,7 +33,11 @@ from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.rules import StallPolicy
 from rollout_monitor.store import Tables
 from rollout_monitor.store.items import shard_of
+from rollout_monitor.store.wire import speak_wire_json
 from rollout_monitor.trigger import SqsPollTrigger
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def _pooled(connections: int) -> Config:
@@ -42,9 +47,14 @@ def _pooled(connections: int) -> Config:
     return Config(max_pool_connections=connections, parameter_validation=False)
 
 
+def dynamodb_client(connections: int) -> DynamoDBClient:
+    """The table's client: pooled, and encoding its bulk writes and reads as plain JSON."""
+    return speak_wire_json(boto3.client("dynamodb", config=_pooled(connections)))
+
+
 def tables(settings: StoreSettings, connections: int = 10) -> Tables:
     return Tables.over(
-        boto3.client("dynamodb", config=_pooled(connections)),
+        dynamodb_client(connections),
         settings.table_name,
         settings.retention_seconds,
         settings.poll_shards,
