@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
+from rollout_monitor.channels import EmailFormat, document
 from rollout_monitor.events import OutboundDetail
-from rollout_monitor.ports import Notification
+from rollout_monitor.formatting import Alert
 from rollout_monitor.records import (
     AlertClaimState,
     DeploymentRecord,
@@ -23,6 +24,7 @@ from rollout_monitor.records import (
     RequestState,
 )
 from rollout_monitor.store import StoreError
+from rollout_monitor_local.topic import SentAlert
 
 
 @dataclass
@@ -227,15 +229,32 @@ class FakeBus:
 
 @dataclass
 class FakeTopic:
-    sent: list[Notification] = field(default_factory=list)
+    """The alert topic as a channel: keeps each alert as the topic renders it."""
+
+    name: str = ""
+    sent: list[SentAlert] = field(default_factory=list)
     failures: int = 0
 
-    def send(self, notification: Notification) -> str:
+    def accepts(self, alert: Alert) -> bool:
+        return True
+
+    def send(self, alert: Alert) -> str:
         if self.failures:
             self.failures -= 1
             raise RuntimeError("SNS Publish failed")
-        self.sent.append(notification)
-        return f"message-{len(self.sent)}"
+        email = EmailFormat()
+        subject = email.subject(alert)
+        self.sent.append(
+            SentAlert(
+                message_id=f"message-{len(self.sent) + 1}",
+                subject=subject,
+                text=email.text(alert),
+                document=document(alert, subject),
+                attributes=alert.routing,
+                published_bytes=0,
+            )
+        )
+        return self.sent[-1].message_id
 
 
 @dataclass

@@ -19,6 +19,7 @@ from rollout_monitor.events import (
     RolloutStalled,
     RolloutStatusChanged,
 )
+from rollout_monitor.formatting import Alert
 from rollout_monitor.messages import (
     Links,
     failure_alert,
@@ -28,7 +29,6 @@ from rollout_monitor.messages import (
     rejection_alert,
     stall_alert,
 )
-from rollout_monitor.ports import Notification
 from rollout_monitor.records import LastOutcome
 
 LINKS = Links(
@@ -104,7 +104,7 @@ EPISODE: dict[str, Any] = {
 }
 
 
-def _rejected(reason: RejectionReason) -> Notification:
+def _rejected(reason: RejectionReason) -> Alert:
     return rejection_alert(
         DeploymentRejected.model_validate(
             {
@@ -119,7 +119,9 @@ def _rejected(reason: RejectionReason) -> Notification:
                 "cerebras_detail": {"detail": "conflict"}
                 if reason == RejectionReason.CEREBRAS_REFUSED
                 else None,
-                "blocking_deployment_id": "d-0" if reason == RejectionReason.ENDPOINT_BUSY else None,
+                "blocking_deployment_id": "d-0"
+                if reason == RejectionReason.ENDPOINT_BUSY
+                else None,
                 "rejected_at": T0,
             }
         )
@@ -136,7 +138,7 @@ SUCCESS = LastOutcome(
     seconds_since_submission=300.0,
 )
 
-SAMPLES: dict[str, Callable[[], Notification]] = {
+SAMPLES: dict[str, Callable[[], Alert]] = {
     "failure": lambda: failure_alert(RolloutStatusChanged.model_validate(CHANGE), LINKS),
     "failure-rolled-back": lambda: failure_alert(
         RolloutStatusChanged.model_validate(

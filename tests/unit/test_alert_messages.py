@@ -6,8 +6,11 @@ import json
 import unicodedata
 
 from rollout_monitor.events import DeploymentRejected, RejectionReason, RolloutStatusChanged
+from rollout_monitor.formatting import Alert
 from rollout_monitor.messages import Links, clean, failure_alert, rejection_alert, subject_line
 from rollout_monitor.notifier import MAX_MESSAGE_BYTES, MAX_SUBJECT_LENGTH
+from rollout_monitor_local.topic import SentAlert
+from tests.fakes import FakeTopic
 
 LINKS = Links(
     "us-east-1", ("/aws/lambda/poller",), "https://console.example/{org_name}/{endpoint_id}"
@@ -42,6 +45,13 @@ def event(**overrides: object) -> RolloutStatusChanged:
     return RolloutStatusChanged.model_validate(base | overrides)
 
 
+def rendered(alert: Alert) -> SentAlert:
+    """The alert as the alert topic sends it (its default subject and text, its JSON)."""
+    topic = FakeTopic()
+    topic.send(alert)
+    return topic.sent[0]
+
+
 def valid_subject(subject: str) -> bool:
     return (
         len(subject) < 100
@@ -56,7 +66,7 @@ def no_control_characters(text: str) -> bool:
 
 
 def test_a_10000_character_error_message_gives_a_valid_subject_and_a_bounded_body() -> None:
-    alert = failure_alert(event(), LINKS)
+    alert = rendered(failure_alert(event(), LINKS))
     assert valid_subject(alert.subject)
     assert alert.subject == "[CRITICAL] error: my-org-llama-3.3-70b version 7"
     assert len(alert.text) <= 8_000
@@ -83,7 +93,7 @@ def test_hostile_text_in_the_subject_is_made_ascii_and_short() -> None:
         message=HOSTILE,
         rejected_at=1.0,
     )
-    alert = rejection_alert(rejected)
+    alert = rendered(rejection_alert(rejected))
     assert valid_subject(alert.subject)
     assert alert.subject.startswith("[WARNING] deploy rejected (invalid_request): evil endpointeee")
     assert alert.subject.endswith("...")

@@ -110,7 +110,7 @@ class Harness:
             outcomes=self.endpoints,
             deployments=self.deployments,
             reachability=self,
-            sender=self.topic,
+            channels=[self.topic],
             alert_statuses=statuses,
             links=LINKS,
             now=lambda: self.now,

@@ -3,8 +3,10 @@ recovery, and that they are told once.
 
 Each alert is keyed on its cause ((deployment, status), (deployment, stall episode), the
 rejected request, (deployment, recovered)) and claimed in the table before it is sent, so a
-duplicate or retried event sends nothing more. If SNS fails the claim is released and the
-invocation fails: Lambda retries it, then its dead-letter queue keeps it. What each alert
+duplicate or retried event sends nothing more; each channel (the alert topic, the chat topic,
+the pager) has its own claim. If a channel fails its claim is released and the invocation
+fails: Lambda retries it (the channels already sent skip), then its dead-letter queue keeps
+it. What each alert
 says is built in :mod:`rollout_monitor.messages`, from the stored record: a status change,
 stall or loss the table does not show is logged as unverified and sends nothing, so an event
 forged on the bus cannot page anyone with its own text.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -32,6 +34,7 @@ from rollout_monitor.events import (
     RolloutStalled,
     RolloutStatusChanged,
 )
+from rollout_monitor.formatting import Alert
 from rollout_monitor.messages import (
     Links,
     failure_alert,
@@ -43,11 +46,10 @@ from rollout_monitor.messages import (
 )
 from rollout_monitor.ports import (
     AlertClaims,
+    Channel,
     DeploymentLookup,
     EndpointOutcomes,
-    Notification,
     ReachabilityLookup,
-    Sender,
 )
 from rollout_monitor.records import AlertClaimState, LastOutcome
 
@@ -69,13 +71,14 @@ class AlertResult(BaseModel):
 
 @dataclass
 class AlertService:
-    """When to alert, and once; what each alert says is built below, where it goes is SNS."""
+    """When to alert, and once; what each alert says is built in ``messages.py``, where it
+    goes is each of ``channels`` (the alert topic, and the chat topic and pager if set up)."""
 
     claims: AlertClaims
     outcomes: EndpointOutcomes
     deployments: DeploymentLookup
     reachability: ReachabilityLookup
-    sender: Sender
+    channels: Sequence[Channel]
     alert_statuses: frozenset[str]
     links: Links
     now: Callable[[], float] = time.time
@@ -221,7 +224,16 @@ class AlertService:
         notice = recovery_alert(endpoint_id, success, failed_id)
         self._send(f"recovered:{failed_id}", notice, result)
 
-    def _send(self, key: str, notification: Notification, result: AlertResult) -> None:
+    def _send(self, key: str, alert: Alert, result: AlertResult) -> None:
+        """Send ``alert`` to every channel it is for, each once: a channel's claim is the
+        alert's key (and the channel's name), so a retry after one channel failed sends
+        only what was not sent."""
+        for channel in self.channels:
+            if channel.accepts(alert):
+                claim = f"{key}#{channel.name}" if channel.name else key
+                self._send_once(claim, channel, alert, result)
+
+    def _send_once(self, key: str, channel: Channel, alert: Alert, result: AlertResult) -> None:
         deadline = self.now() + self.busy_wait_seconds
         state = self.claims.claim(key, self.now(), CLAIM_LEASE_SECONDS)
         while state == AlertClaimState.BUSY and self.now() < deadline:
@@ -233,16 +245,14 @@ class AlertService:
         if state == AlertClaimState.BUSY:
             raise AlertInProgressError(f"alert {key} is being sent by another delivery")
         try:
-            message_id = self.sender.send(notification)
+            message_id = channel.send(alert)
         except Exception:
             self.claims.release(key)
             raise
         self.claims.sent(key, message_id)
-        logger.info(
-            "alert sent", extra={"alert": key, "severity": notification.attributes["severity"]}
-        )
+        logger.info("alert sent", extra={"alert": key, "severity": alert.severity.value})
         result.sent.append(key)
-        result.severities.append(notification.attributes["severity"])
+        result.severities.append(alert.severity.value)
 
 
 def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:
@@ -251,6 +261,8 @@ def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:
 
 _OUTCOME_FACTS = {
     "deployment_id",
+    "team",
+    "labels",
     "observed_at",
     "model",
     "version_id",

@@ -52,6 +52,12 @@ class AlertSettings(StoreSettings):
     console_endpoint_url: str = (
         "https://cloud.cerebras.ai/platform/{org_name}/endpoints/{endpoint_id}"
     )
+    # The email's subject and body (string.Template, channels.TEMPLATE_FIELDS); empty: default
+    alert_subject_template: str = ""
+    alert_body_template: str = ""
+    chatbot_topic_arn: str = ""  # empty: no chat topic
+    pagerduty_routing_key_secret_arn: str = ""  # empty: no pager
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
     def statuses(self) -> frozenset[str]:

@@ -1,23 +1,24 @@
-"""How every alert is laid out: cleaned, bounded text, the subject line, the body's rows.
+"""What an alert is (:class:`Alert`, its :class:`Fact` s) and the helpers every kind uses to
+say it: cleaned, bounded text, times, durations, the subject line.
 
-Shared by all the messages of :mod:`rollout_monitor.messages`.
+Each kind is built in :mod:`rollout_monitor.messages`; each channel renders it in
+:mod:`rollout_monitor.channels`.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from rollout_monitor.ports import MAX_SUBJECT_LENGTH, Notification
+from rollout_monitor.ports import MAX_SUBJECT_LENGTH
 
 MAX_FIELD = 300  # requested_by, reason and other short untrusted text
 MAX_ERROR_MESSAGE = 4000  # Cerebras's error message, verbatim up to this
-MAX_VALUE_LINES = 40  # a multi-line value shown in the text body
-MAX_BODY = 8000  # the text body as a whole
 
 
 class Severity(StrEnum):
@@ -97,41 +98,57 @@ def replicas(updated: int | None, total: int | None) -> str:
     return f"{shown[0]} of {shown[1]} updated"
 
 
-def body(title: str, rows: list[tuple[str, str]], next_steps: list[str]) -> str:
-    width = max(len(k) for k, _ in rows)
-    lines = [title, ""]
-    for key, value in rows:
-        first, *rest = (value or "-").split("\n")
-        if len(rest) >= MAX_VALUE_LINES:
-            rest = [*rest[: MAX_VALUE_LINES - 1], f"({len(rest) - MAX_VALUE_LINES + 1} more lines)"]
-        lines.append(f"{key.ljust(width)}  {first}")
-        lines.extend(f"{' ' * width}  {line}" for line in rest)
-    steps = ["", "What to do next:"] + [f"  - {step}" for step in next_steps]
-    text = "\n".join(lines)
-    tail = "\n".join(steps) + "\n"
-    if len(text) + len(tail) > MAX_BODY:  # the next steps and links always fit
-        text = text[: MAX_BODY - len(tail) - 20] + "\n... (truncated)"
-    return text + "\n" + tail
+@dataclass(frozen=True)
+class Fact:
+    """One fact of an alert: shown to people as a row (``label``), given to machines as a
+    field (``key``), or both. The same fact, written once."""
+
+    label: str | None  # the row's label; None: a field of the JSON document only
+    shown: str  # the row's value, cleaned for people
+    key: str | None = None  # the document's field; None: a row only
+    value: Any = None  # the field's value
 
 
-def notification(
-    severity: Severity,
-    kind: str,
-    subject: str,
-    text: str,
-    document: dict[str, Any],
-    *,
-    endpoint_id: str | None,
-    status: str,
-) -> Notification:
-    """One alert: the subject, the text for people, the JSON for machines, the attributes."""
-    return Notification(
-        subject,
-        text,
-        {"kind": kind, "severity": severity.value, "subject": subject} | document,
-        {
-            "severity": severity.value,
-            "endpoint_id": clean(endpoint_id, 256) or "unknown",
-            "rollout_status": status,
-        },
-    )
+def row(label: str, shown: str) -> Fact:
+    return Fact(label, shown)
+
+
+def field(key: str, value: Any) -> Fact:
+    return Fact(None, "", key, value)
+
+
+class PageAction(StrEnum):
+    """What an alert does to the endpoint's incident in a pager (PagerDuty)."""
+
+    TRIGGER = "trigger"
+    RESOLVE = "resolve"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What one alert says, built once per kind (``messages.py``) and rendered per channel
+    (``channels.py``): the email, the JSON document, the chat message, the pager event."""
+
+    kind: str
+    severity: Severity
+    headline: tuple[str, ...]  # the subject after the severity, the most telling part first
+    title: str  # what happened, in a sentence
+    facts: tuple[Fact, ...]
+    next_steps: tuple[str, ...]
+    links: tuple[str, ...] = ()  # the logs, then the endpoint's console page
+    endpoint_id: str | None = None  # as routed: attributes, pager incident
+    status: str = ""
+    thread: str = ""  # one conversation per deployment (or per episode) in chat
+    team: str | None = None
+    labels: dict[str, str] = dc_field(default_factory=dict)
+    page: PageAction | None = None
+
+    @property
+    def routing(self) -> dict[str, str]:
+        """What a subscriber filters on (SNS message attributes)."""
+        attributes = {
+            "severity": self.severity.value,
+            "endpoint_id": clean(self.endpoint_id, 256) or "unknown",
+            "rollout_status": self.status,
+        }
+        return attributes | ({"team": self.team} if self.team else {})

@@ -1,8 +1,9 @@
-"""What each alert says: the subject, the text for people, the JSON for machines, the attributes.
+"""What each alert says, built once per kind as an :class:`Alert`: what happened, its facts,
+the next steps, the links.
 
-Built from the event that triggered it; every untrusted string is cleaned and bounded (layout
-and bounds: :mod:`rollout_monitor.formatting`). When to alert, and once, is
-:mod:`rollout_monitor.alerts`; where it goes, ``notifier.py``.
+Built from the event that triggered it; every untrusted string is cleaned and bounded
+(:mod:`rollout_monitor.formatting`). When to alert, and once, is :mod:`rollout_monitor.alerts`;
+how each channel shows it, :mod:`rollout_monitor.channels`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from rollout_monitor.events import (
 )
 from rollout_monitor.formatting import (
     MAX_ERROR_MESSAGE,
+    Alert,
+    Fact,
     Links,
+    PageAction,
     Severity,
-    body,
     clean,
     duration,
-    notification,
+    field,
     replicas,
+    row,
     subject_line,
     when,
 )
-from rollout_monitor.ports import Notification
 from rollout_monitor.records import LastOutcome
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "clean",
     "failure_alert",
     "lost_alert",
+    "reachability_alert",
     "recovery_alert",
     "rejection_alert",
     "stall_alert",
@@ -43,217 +47,208 @@ __all__ = [
 ]
 
 
-def failure_alert(event: RolloutStatusChanged, links: Links) -> Notification:
+def _pages(severity: Severity) -> PageAction | None:
+    return PageAction.TRIGGER if severity == Severity.CRITICAL else None
+
+
+def _deployment(endpoint_id: str, model: str | None, version: str) -> tuple[Fact, ...]:
+    """The facts that open every alert about one deployment."""
+    return (
+        Fact("Endpoint", clean(endpoint_id), "endpoint_id", endpoint_id),
+        Fact("Model", clean(model), "model", model),
+        row("Version", version),
+    )
+
+
+def failure_alert(event: RolloutStatusChanged, links: Links) -> Alert:
     severity = Severity.CRITICAL
     error = clean(event.error_message, MAX_ERROR_MESSAGE, multiline=True)
-    version = str(event.version_id)
-    subject = subject_line(
-        f"[{severity.upper()}]",
-        f"{event.rollout_status}:",
-        clean(event.endpoint_id, 60),
-        f"version {version}",
-    )
     urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
-    title = (
-        f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} "
-        f"ended {event.rollout_status} after {duration(event.seconds_since_submission)}."
-    )
-    rows = [
-        ("Endpoint", clean(event.endpoint_id)),
-        ("Model", clean(event.model)),
-        ("Version", version),
-        ("Status", f"{event.previous_status or 'submitted'} -> {event.rollout_status}"),
-        ("Error", error or "(Cerebras sent no error message)"),
-        ("Replicas", replicas(event.updated_replicas, event.total_replicas)),
-        ("Started", when(event.submitted_at)),
-        ("Ended", when(event.observed_at)),
-        ("Took", duration(event.seconds_since_submission)),
-        ("Requested by", clean(event.requested_by) or "unknown"),
-        ("Reason", clean(event.reason) or "-"),
-        ("Deployment", event.deployment_id),
-    ]
-    steps = [
-        "Read the error above and the deployment's logs: " + urls[0],
-        "Check the endpoint in the Cerebras console: " + urls[-1],
-        "Fix the cause, then send a new Deploy Requested with a new request_id.",
-    ]
-    document = {
-        "endpoint_id": event.endpoint_id,
-        "model": event.model,
-        "version_id": event.version_id,
-        "deployment_id": event.deployment_id,
-        "previous_status": event.previous_status,
-        "rollout_status": event.rollout_status,
-        "error_message": error or None,
-        "updated_replicas": event.updated_replicas,
-        "total_replicas": event.total_replicas,
-        "submitted_at": event.submitted_at,
-        "observed_at": event.observed_at,
-        "seconds_since_submission": event.seconds_since_submission,
-        "requested_by": clean(event.requested_by) or None,
-        "reason": clean(event.reason) or None,
-        "links": urls,
-    }
-    return notification(
-        severity,
-        "rollout_failed",
-        subject,
-        body(title, rows, steps),
-        document,
+    requested_by = clean(event.requested_by)
+    reason = clean(event.reason)
+    return Alert(
+        kind="rollout_failed",
+        severity=severity,
+        headline=(
+            f"{event.rollout_status}:",
+            clean(event.endpoint_id, 60),
+            f"version {event.version_id}",
+        ),
+        title=(
+            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} "
+            f"ended {event.rollout_status} after {duration(event.seconds_since_submission)}."
+        ),
+        facts=(
+            *_deployment(event.endpoint_id, event.model, str(event.version_id)),
+            field("version_id", event.version_id),
+            row("Status", f"{event.previous_status or 'submitted'} -> {event.rollout_status}"),
+            field("previous_status", event.previous_status),
+            field("rollout_status", event.rollout_status),
+            Fact(
+                "Error", error or "(Cerebras sent no error message)", "error_message", error or None
+            ),
+            row("Replicas", replicas(event.updated_replicas, event.total_replicas)),
+            field("updated_replicas", event.updated_replicas),
+            field("total_replicas", event.total_replicas),
+            Fact("Started", when(event.submitted_at), "submitted_at", event.submitted_at),
+            Fact("Ended", when(event.observed_at), "observed_at", event.observed_at),
+            Fact(
+                "Took",
+                duration(event.seconds_since_submission),
+                "seconds_since_submission",
+                event.seconds_since_submission,
+            ),
+            Fact("Requested by", requested_by or "unknown", "requested_by", requested_by or None),
+            Fact("Reason", reason or "-", "reason", reason or None),
+            Fact("Deployment", event.deployment_id, "deployment_id", event.deployment_id),
+        ),
+        next_steps=(
+            "Read the error above and the deployment's logs: " + urls[0],
+            "Check the endpoint in the Cerebras console: " + urls[-1],
+            "Fix the cause, then send a new Deploy Requested with a new request_id.",
+        ),
+        links=tuple(urls),
         endpoint_id=event.endpoint_id,
         status=event.rollout_status,
+        thread=event.deployment_id,
+        team=event.team,
+        labels=event.labels,
+        page=_pages(severity),
     )
 
 
-def stall_alert(event: RolloutStalled, links: Links) -> Notification:
-    severity = Severity.WARNING
-    subject = subject_line(
-        f"[{severity.upper()}]",
-        f"stalled {duration(event.stalled_for_seconds)} in {event.rollout_status}:",
-        clean(event.endpoint_id, 60),
-        f"version {event.version_id}",
-    )
+def stall_alert(event: RolloutStalled, links: Links) -> Alert:
     org = event.model.split("/")[1] if event.model.startswith("orgs/") else ""
     urls = links.for_deployment(event.endpoint_id, org, event.deployment_id)
     seen = "" if event.listed_by_endpoint else " The endpoint does not list this deployment at all."
-    title = (
-        f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} has made no "
-        f"progress for {duration(event.stalled_for_seconds)}.{seen}"
-    )
-    rows = [
-        ("Endpoint", clean(event.endpoint_id)),
-        ("Model", clean(event.model)),
-        ("Version", str(event.version_id)),
-        ("Status", event.rollout_status),
-        ("Listed", "yes" if event.listed_by_endpoint else "no"),
-        (
-            "No progress",
-            f"since {when(event.last_progress_at)} ({duration(event.stalled_for_seconds)})",
+    requested_by = clean(event.requested_by)
+    return Alert(
+        kind="rollout_stalled",
+        severity=Severity.WARNING,
+        headline=(
+            f"stalled {duration(event.stalled_for_seconds)} in {event.rollout_status}:",
+            clean(event.endpoint_id, 60),
+            f"version {event.version_id}",
         ),
-        ("Deadline", duration(event.stall_after_seconds)),
-        ("Started", when(event.submitted_at)),
-        ("Requested by", clean(event.requested_by) or "unknown"),
-        ("Stall", f"episode {event.episode}"),
-        ("Deployment", event.deployment_id),
-    ]
-    steps = [
-        "Check the endpoint's replicas in the Cerebras console: " + urls[-1],
-        "Read the poller's logs for this deployment: " + urls[0],
-        'If it is stuck, redeploy with "force": true, or contact Cerebras support.',
-    ]
-    document = {
-        "endpoint_id": event.endpoint_id,
-        "model": event.model,
-        "version_id": event.version_id,
-        "deployment_id": event.deployment_id,
-        "rollout_status": event.rollout_status,
-        "listed_by_endpoint": event.listed_by_endpoint,
-        "stalled_for_seconds": event.stalled_for_seconds,
-        "stall_after_seconds": event.stall_after_seconds,
-        "episode": event.episode,
-        "requested_by": clean(event.requested_by) or None,
-        "links": urls,
-    }
-    return notification(
-        severity,
-        "rollout_stalled",
-        subject,
-        body(title, rows, steps),
-        document,
+        title=(
+            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} has made no "
+            f"progress for {duration(event.stalled_for_seconds)}.{seen}"
+        ),
+        facts=(
+            *_deployment(event.endpoint_id, event.model, str(event.version_id)),
+            field("version_id", event.version_id),
+            field("deployment_id", event.deployment_id),
+            Fact("Status", event.rollout_status, "rollout_status", event.rollout_status),
+            Fact(
+                "Listed",
+                "yes" if event.listed_by_endpoint else "no",
+                "listed_by_endpoint",
+                event.listed_by_endpoint,
+            ),
+            Fact(
+                "No progress",
+                f"since {when(event.last_progress_at)} ({duration(event.stalled_for_seconds)})",
+                "stalled_for_seconds",
+                event.stalled_for_seconds,
+            ),
+            Fact(
+                "Deadline",
+                duration(event.stall_after_seconds),
+                "stall_after_seconds",
+                event.stall_after_seconds,
+            ),
+            row("Started", when(event.submitted_at)),
+            Fact("Requested by", requested_by or "unknown", "requested_by", requested_by or None),
+            Fact("Stall", f"episode {event.episode}", "episode", event.episode),
+            row("Deployment", event.deployment_id),
+        ),
+        next_steps=(
+            "Check the endpoint's replicas in the Cerebras console: " + urls[-1],
+            "Read the poller's logs for this deployment: " + urls[0],
+            'If it is stuck, redeploy with "force": true, or contact Cerebras support.',
+        ),
+        links=tuple(urls),
         endpoint_id=event.endpoint_id,
         status=event.rollout_status,
+        thread=event.deployment_id,
+        team=event.team,
+        labels=event.labels,
     )
 
 
-def rejection_alert(event: DeploymentRejected) -> Notification:
-    severity = Severity.WARNING
+_REJECTION_STEPS = {
+    "invalid_request": "Fix the request (see Message) and send it again.",
+    "endpoint_busy": 'Wait for the rollout in flight to finish, or resend with "force": true.',
+    "authentication_failed": "Check the management key in Secrets Manager.",
+    "cerebras_refused": "Read what Cerebras said, fix the request or permissions, resend.",
+    "request_id_conflict": "Use a new request_id for a different request (see Message).",
+}
+
+
+def rejection_alert(event: DeploymentRejected) -> Alert:
     endpoint = clean(event.endpoint_id, 60) or "unknown endpoint"
-    subject = subject_line(
-        f"[{severity.upper()}]", f"deploy rejected ({event.reason.value}):", endpoint
-    )
     detail = (
         ""
         if event.cerebras_detail is None
         else clean(str(event.cerebras_detail), MAX_ERROR_MESSAGE)
     )
-    rows = [
-        ("Endpoint", clean(event.endpoint_id) or "-"),
-        ("Model", clean(event.model) or "-"),
-        ("Reason", event.reason.value),
-        ("Message", clean(event.message, MAX_ERROR_MESSAGE)),
-        ("Cerebras said", f"{event.status_code}: {detail}" if event.status_code else "-"),
-        ("Request", clean(event.request_id)),
-        ("Requested by", clean(event.requested_by) or "unknown"),
-        ("When", when(event.rejected_at)),
-    ]
-    steps = {
-        "invalid_request": "Fix the request (see Message) and send it again.",
-        "endpoint_busy": 'Wait for the rollout in flight to finish, or resend with "force": true.',
-        "authentication_failed": "Check the management key in Secrets Manager.",
-        "cerebras_refused": "Read what Cerebras said, fix the request or permissions, resend.",
-        "request_id_conflict": "Use a new request_id for a different request (see Message).",
-    }
-    document = {
-        "endpoint_id": event.endpoint_id,
-        "model": clean(event.model) or None,
-        "request_id": event.request_id,
-        "reason": event.reason.value,
-        "message": clean(event.message, MAX_ERROR_MESSAGE),
-        "status_code": event.status_code,
-        "cerebras_detail": detail or None,
-        "blocking_deployment_id": event.blocking_deployment_id,
-        "requested_by": clean(event.requested_by) or None,
-    }
-    return notification(
-        severity,
-        "deploy_rejected",
-        subject,
-        body(f"A deploy request for {endpoint} was rejected.", rows, [steps[event.reason.value]]),
-        document,
+    model = clean(event.model)
+    message = clean(event.message, MAX_ERROR_MESSAGE)
+    requested_by = clean(event.requested_by)
+    return Alert(
+        kind="deploy_rejected",
+        severity=Severity.WARNING,
+        headline=(f"deploy rejected ({event.reason.value}):", endpoint),
+        title=f"A deploy request for {endpoint} was rejected.",
+        facts=(
+            Fact("Endpoint", clean(event.endpoint_id) or "-", "endpoint_id", event.endpoint_id),
+            Fact("Model", model or "-", "model", model or None),
+            Fact("Reason", event.reason.value, "reason", event.reason.value),
+            Fact("Message", message, "message", message),
+            row("Cerebras said", f"{event.status_code}: {detail}" if event.status_code else "-"),
+            field("status_code", event.status_code),
+            field("cerebras_detail", detail or None),
+            field("blocking_deployment_id", event.blocking_deployment_id),
+            Fact("Request", clean(event.request_id), "request_id", event.request_id),
+            Fact("Requested by", requested_by or "unknown", "requested_by", requested_by or None),
+            row("When", when(event.rejected_at)),
+        ),
+        next_steps=(_REJECTION_STEPS[event.reason.value],),
         endpoint_id=clean(event.endpoint_id, 256) or "unknown",
         status="rejected",
+        thread=f"request:{event.request_id}",
+        team=event.team,
+        labels=event.labels,
     )
 
 
-def recovery_alert(
-    endpoint_id: str, success: LastOutcome, failed_deployment_id: str
-) -> Notification:
+def recovery_alert(endpoint_id: str, success: LastOutcome, failed_deployment_id: str) -> Alert:
     """The endpoint rolled out ``success`` after ``failed_deployment_id`` had failed."""
-    severity = Severity.INFO
-    subject = subject_line(
-        f"[{severity.upper()}]",
-        "recovered:",
-        clean(endpoint_id, 60),
-        f"version {success.version_id} done",
-    )
-    rows = [
-        ("Endpoint", clean(endpoint_id)),
-        ("Model", clean(success.model)),
-        ("Version", str(success.version_id)),
-        ("Deployment", success.deployment_id),
-        ("After failure", failed_deployment_id),
-        ("Took", duration(success.seconds_since_submission or 0.0)),
-        ("Requested by", clean(success.requested_by) or "unknown"),
-    ]
-    document = {
-        "endpoint_id": endpoint_id,
-        "model": success.model,
-        "version_id": success.version_id,
-        "deployment_id": success.deployment_id,
-        "failed_deployment_id": failed_deployment_id,
-    }
-    return notification(
-        severity,
-        "endpoint_recovered",
-        subject,
-        body(
-            f"{clean(endpoint_id)} is healthy again: {clean(success.model)} rolled out.",
-            rows,
-            ["Nothing: this closes the earlier failure alert."],
+    return Alert(
+        kind="endpoint_recovered",
+        severity=Severity.INFO,
+        headline=("recovered:", clean(endpoint_id, 60), f"version {success.version_id} done"),
+        title=f"{clean(endpoint_id)} is healthy again: {clean(success.model)} rolled out.",
+        facts=(
+            *_deployment(endpoint_id, success.model, str(success.version_id)),
+            field("version_id", success.version_id),
+            Fact("Deployment", success.deployment_id, "deployment_id", success.deployment_id),
+            Fact(
+                "After failure",
+                failed_deployment_id,
+                "failed_deployment_id",
+                failed_deployment_id,
+            ),
+            row("Took", duration(success.seconds_since_submission or 0.0)),
+            row("Requested by", clean(success.requested_by) or "unknown"),
         ),
-        document,
+        next_steps=("Nothing: this closes the earlier failure alert.",),
         endpoint_id=endpoint_id,
         status="done",
+        thread=failed_deployment_id,  # the failure's conversation, closed
+        team=success.team,
+        labels=success.labels,
+        page=PageAction.RESOLVE,
     )
 
 
@@ -264,101 +259,87 @@ _LOST_WHY = {
 }
 
 
-def lost_alert(event: RolloutLost, links: Links) -> Notification:
+def lost_alert(event: RolloutLost, links: Links) -> Alert:
     """The monitor stopped following a rollout it can no longer see."""
     gone = event.reason == LostReason.ENDPOINT_NOT_FOUND
     severity = Severity.CRITICAL if gone else Severity.WARNING
-    subject = subject_line(
-        f"[{severity.upper()}]",
-        f"lost ({event.reason.value}):",
-        clean(event.endpoint_id, 60),
-        f"version {event.version_id}",
-    )
     urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
-    title = (
-        f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} is no longer "
-        f"followed: {_LOST_WHY[event.reason]}. Its last known status was "
-        f"{clean(event.last_status, 64)}."
-    )
-    unseen = when(event.unlisted_since) if event.unlisted_since else "-"
-    rows = [
-        ("Endpoint", clean(event.endpoint_id)),
-        ("Model", clean(event.model)),
-        ("Version", clean(str(event.version_id), 64)),
-        ("Reason", event.reason.value),
-        ("Last status", clean(event.last_status, 64)),
-        ("Unseen since", unseen),
-        ("Started", when(event.submitted_at)),
-        ("Requested by", clean(event.requested_by) or "unknown"),
-        ("Deployment", event.deployment_id),
-    ]
-    steps = [
-        "Check the endpoint in the Cerebras console: " + urls[-1],
-        "The endpoint is free again: redeploy if the rollout is still wanted.",
-    ]
-    document = {
-        "endpoint_id": event.endpoint_id,
-        "model": event.model,
-        "version_id": event.version_id,
-        "deployment_id": event.deployment_id,
-        "reason": event.reason.value,
-        "last_status": clean(event.last_status, 64),
-        "unlisted_since": event.unlisted_since,
-        "links": urls,
-    }
-    return notification(
-        severity,
-        "rollout_lost",
-        subject,
-        body(title, rows, steps),
-        document,
+    last_status = clean(event.last_status, 64)
+    return Alert(
+        kind="rollout_lost",
+        severity=severity,
+        headline=(
+            f"lost ({event.reason.value}):",
+            clean(event.endpoint_id, 60),
+            f"version {event.version_id}",
+        ),
+        title=(
+            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} is no longer "
+            f"followed: {_LOST_WHY[event.reason]}. Its last known status was {last_status}."
+        ),
+        facts=(
+            *_deployment(event.endpoint_id, event.model, clean(str(event.version_id), 64)),
+            field("version_id", event.version_id),
+            Fact("Reason", event.reason.value, "reason", event.reason.value),
+            Fact("Last status", last_status, "last_status", last_status),
+            Fact(
+                "Unseen since",
+                when(event.unlisted_since) if event.unlisted_since else "-",
+                "unlisted_since",
+                event.unlisted_since,
+            ),
+            row("Started", when(event.submitted_at)),
+            row("Requested by", clean(event.requested_by) or "unknown"),
+            Fact("Deployment", event.deployment_id, "deployment_id", event.deployment_id),
+        ),
+        next_steps=(
+            "Check the endpoint in the Cerebras console: " + urls[-1],
+            "The endpoint is free again: redeploy if the rollout is still wanted.",
+        ),
+        links=tuple(urls),
         endpoint_id=event.endpoint_id,
         status="lost",
+        thread=event.deployment_id,
+        team=event.team,
+        labels=event.labels,
+        page=_pages(severity),
     )
 
 
-def reachability_alert(event: CerebrasEpisode) -> Notification:
+def reachability_alert(event: CerebrasEpisode) -> Alert:
     """Cerebras has not answered a status read for a while (warning), or answers again."""
     down = isinstance(event, CerebrasUnreachable)
-    severity = Severity.WARNING if down else Severity.INFO
-    subject = subject_line(
-        f"[{severity.upper()}]",
-        "Cerebras unreachable:" if down else "Cerebras reachable again:",
-        f"status reads failed for {duration(event.failing_for_seconds)}",
-    )
     kinds = ", ".join(clean(k, 60) for k in event.error_kinds[:10]) or "-"
-    rows = [
-        ("Failing since", when(event.failing_since)),
-        ("For", duration(event.failing_for_seconds)),
-        ("Errors", kinds),
-        ("Episode", str(event.episode)),
-        ("When", when(event.observed_at)),
-    ]
-    steps = (
-        [
-            "Rollouts are not being followed: the poller's PollErrors metrics and logs say "
-            "which error; check Cerebras's own status and the network path to its API.",
-            "If the errors are authentication, check the management key in Secrets Manager.",
-        ]
-        if down
-        else ["Nothing: rollouts are followed again; this closes the unreachable warning."]
-    )
-    document = {
-        "episode": event.episode,
-        "failing_since": event.failing_since,
-        "failing_for_seconds": event.failing_for_seconds,
-        "error_kinds": event.error_kinds[:10],
-    }
-    return notification(
-        severity,
-        "cerebras_unreachable" if down else "cerebras_reachable",
-        subject,
-        body(
-            "Every status read of the poller has failed" if down else "Cerebras answers again",
-            rows,
-            steps,
+    return Alert(
+        kind="cerebras_unreachable" if down else "cerebras_reachable",
+        severity=Severity.WARNING if down else Severity.INFO,
+        headline=(
+            "Cerebras unreachable:" if down else "Cerebras reachable again:",
+            f"status reads failed for {duration(event.failing_for_seconds)}",
         ),
-        document,
+        title="Every status read of the poller has failed" if down else "Cerebras answers again",
+        facts=(
+            Fact("Failing since", when(event.failing_since), "failing_since", event.failing_since),
+            Fact(
+                "For",
+                duration(event.failing_for_seconds),
+                "failing_for_seconds",
+                event.failing_for_seconds,
+            ),
+            Fact("Errors", kinds, "error_kinds", event.error_kinds[:10]),
+            Fact("Episode", str(event.episode), "episode", event.episode),
+            row("When", when(event.observed_at)),
+        ),
+        next_steps=(
+            (
+                "Rollouts are not being followed: the poller's PollErrors metrics and logs say "
+                "which error; check Cerebras's own status and the network path to its API.",
+                "If the errors are authentication, check the management key in Secrets Manager.",
+            )
+            if down
+            else ("Nothing: rollouts are followed again; this closes the unreachable warning.",)
+        ),
         endpoint_id="-",
         status="unreachable" if down else "reachable",
+        thread=f"cerebras-episode-{event.episode}",
     )

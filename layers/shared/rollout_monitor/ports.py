@@ -7,8 +7,7 @@ Deploy, poller and alerts depend on these only; ``store/``, ``bus.py``, ``notifi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rollout_monitor.cerebras.models import DeployOperation, EndpointStatus
 from rollout_monitor.events import OutboundDetail
@@ -23,17 +22,10 @@ from rollout_monitor.records import (
     RequestContent,
 )
 
+if TYPE_CHECKING:
+    from rollout_monitor.formatting import Alert
+
 MAX_SUBJECT_LENGTH = 99  # what every Sender takes: SNS's subject (ASCII, one line, < 100)
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One alert: a subject, the text for people, the JSON for machines, the attributes."""
-
-    subject: str
-    text: str
-    document: dict[str, Any]
-    attributes: dict[str, str]
 
 
 class Deployments(Protocol):
@@ -146,10 +138,15 @@ class Publisher(Protocol):
     def publish(self, details: Sequence[OutboundDetail]) -> None: ...
 
 
-class Sender(Protocol):
-    """The alert topic: send one notification, return its message id."""
+class Channel(Protocol):
+    """Where alerts go (the alert topic, the chat topic, the pager): each renders an alert
+    its own way. ``name`` keys its once-only claim; ``accepts`` says whether an alert is
+    for it at all; ``send`` returns the id the channel gave the message."""
 
-    def send(self, notification: Notification) -> str: ...
+    name: str
+
+    def accepts(self, alert: Alert) -> bool: ...
+    def send(self, alert: Alert) -> str: ...
 
 
 class DeployApi(Protocol):

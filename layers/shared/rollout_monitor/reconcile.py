@@ -138,6 +138,8 @@ def _new_record(
         request_id=request_id,
         requested_by=request.requested_by,
         reason=request.reason,
+        team=request.team,
+        labels=request.labels,
         status=status.value,
         status_known=status.known,
         updated_replicas=answer.updated_replicas,

@@ -47,6 +47,8 @@ class DeploymentRecord(Outbox):
     request_id: str
     requested_by: str | None = None
     reason: str | None = None
+    team: str | None = None
+    labels: dict[str, str] = {}
     submitted_at: float
     status: str
     status_known: bool = True
@@ -203,6 +205,8 @@ class LastOutcome(BaseModel):
     version_id: int | str | None = None
     requested_by: str | None = None
     seconds_since_submission: float | None = None
+    team: str | None = None
+    labels: dict[str, str] = {}
 
 
 class AlertClaimState(StrEnum):

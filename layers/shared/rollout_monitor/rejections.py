@@ -130,6 +130,8 @@ def rejection(
         endpoint_id=request.endpoint_id,
         model=request.model,
         requested_by=request.requested_by,
+        team=request.team,
+        labels=request.labels,
         **extra,
     )
 

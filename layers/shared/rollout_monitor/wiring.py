@@ -16,18 +16,26 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import boto3
+import httpx
 from botocore.config import Config
 
 from rollout_monitor.alerts import AlertService
 from rollout_monitor.bus import EventPublisher
-from rollout_monitor.cerebras.credentials import CerebrasSettings, build_async_client, build_client
+from rollout_monitor.cerebras.credentials import (
+    CerebrasSettings,
+    SecretsManagerKey,
+    build_async_client,
+    build_client,
+)
 from rollout_monitor.chain import PollChain
+from rollout_monitor.channels import EmailFormat
 from rollout_monitor.config import AlertSettings, DeploySettings, PollerSettings, StoreSettings
 from rollout_monitor.deploy import DeployService
 from rollout_monitor.messages import Links
-from rollout_monitor.notifier import SnsNotifier
+from rollout_monitor.notifier import AlertTopic, ChatTopic
+from rollout_monitor.pagerduty import PAGERDUTY_SECRET_FIELD, PagerDuty
 from rollout_monitor.poller import CycleReport, Poller
-from rollout_monitor.ports import PollTrigger, Publisher
+from rollout_monitor.ports import Channel, PollTrigger, Publisher
 from rollout_monitor.reachability import ReachabilityWatch
 from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.rules import StallPolicy
@@ -113,7 +121,7 @@ def alert_service() -> AlertService:
         reachability=store.reachability,
         outcomes=store.endpoints,
         deployments=store.deployments,
-        sender=SnsNotifier(settings.alert_topic_arn, boto3.client("sns")),
+        channels=alert_channels(settings),
         alert_statuses=settings.statuses,
         links=Links(
             region=settings.aws_region,
@@ -123,6 +131,21 @@ def alert_service() -> AlertService:
             console_endpoint_url=settings.console_endpoint_url,
         ),
     )
+
+
+def alert_channels(settings: AlertSettings) -> list[Channel]:
+    """The alert topic, and the chat topic and PagerDuty when they are configured."""
+    email = EmailFormat.of(settings.alert_subject_template, settings.alert_body_template)
+    sns = boto3.client("sns")
+    channels: list[Channel] = [AlertTopic(settings.alert_topic_arn, sns, email)]
+    if settings.chatbot_topic_arn:
+        channels.append(ChatTopic(settings.chatbot_topic_arn, sns, email))
+    if settings.pagerduty_routing_key_secret_arn:
+        key = SecretsManagerKey(
+            settings.pagerduty_routing_key_secret_arn, 300, field=PAGERDUTY_SECRET_FIELD
+        )
+        channels.append(PagerDuty(key, httpx.Client(), email, settings.pagerduty_events_url))
+    return channels
 
 
 @dataclass

@@ -54,18 +54,20 @@ class CerebrasSettings(BaseSettings):
 
 
 class SecretsManagerKey:
-    """The key in Secrets Manager, cached per container; ``fresh`` reads it past the cache."""
+    """A key in Secrets Manager, cached per container; ``fresh`` reads it past the cache.
+    The secret is the bare key, or a JSON object with the key in ``field``."""
 
-    def __init__(self, secret_arn: str, max_age_seconds: int) -> None:
+    def __init__(self, secret_arn: str, max_age_seconds: int, field: str = SECRET_JSON_KEY) -> None:
         self._arn = secret_arn
         self._max_age = max_age_seconds
+        self._field = field
 
     def __call__(self, *, fresh: bool = False) -> SecretStr:
         from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415  (cold-start cost)
 
         raw = parameters.get_secret(self._arn, max_age=self._max_age, force_fetch=fresh)
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return SecretStr(_unwrap(text))
+        return SecretStr(_unwrap(text, self._field))
 
     def __repr__(self) -> str:
         return f"SecretsManagerKey({self._arn!r})"
@@ -86,15 +88,15 @@ def key_source(settings: CerebrasSettings) -> SecretsManagerKey | StaticKey:
     )
 
 
-def _unwrap(text: str) -> str:
+def _unwrap(text: str, field: str = SECRET_JSON_KEY) -> str:
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
             document = json.loads(stripped)
         except ValueError:
             return stripped
-        if isinstance(document, dict) and isinstance(document.get(SECRET_JSON_KEY), str):
-            return str(document[SECRET_JSON_KEY])
+        if isinstance(document, dict) and isinstance(document.get(field), str):
+            return str(document[field])
     return stripped
 
 

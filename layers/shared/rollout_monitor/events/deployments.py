@@ -1,41 +1,18 @@
-"""The bus contract: every event the monitor reads or writes, in one place.
+"""The events about one deployment: submitted, rejected, each status change, a stall, a loss.
 
-Inbound, on the monitor's custom bus:
-    ``Deploy Requested`` (any source): :class:`DeployRequested`.
-Outbound, ``source`` :data:`SOURCE`, on the same bus:
-    ``Deployment Submitted``: :class:`DeploymentSubmitted`
-    ``Deployment Rejected``: :class:`DeploymentRejected`
-    ``Rollout Status Changed``: :class:`RolloutStatusChanged`
-    ``Rollout Stalled``: :class:`RolloutStalled`
-    ``Rollout Lost``: :class:`RolloutLost`
-    ``Cerebras Unreachable``, ``Cerebras Reachable``: :class:`CerebrasUnreachable`,
-    :class:`CerebrasReachable`
-
-Every outbound detail carries ``schema_version`` and a deterministic ``event_id``: the same
-fact always has the same id, so a subscriber drops duplicates by it. Each is built in one
-place, its ``of`` constructor, from the record it announces. ``docs/events.md`` shows
-each with an example; a test keeps the two in step.
+Each is built in one place, its ``of`` constructor, from the record it announces.
 """
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal, Self
+from typing import ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
-from rollout_monitor.cerebras.names import ModelVersionName, check_identifier
 from rollout_monitor.cerebras.status import RolloutStatus
-from rollout_monitor.records import DeploymentRecord, Reachability
-
-SOURCE = "cerebras.rollout-monitor"
-SCHEMA_VERSION = "1"
-
-MAX_REQUEST_ID = 128
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:/@+=-]+$"
-MAX_REQUESTED_BY = 256
-MAX_REASON = 1024
+from rollout_monitor.events.base import DetailType, Labels, OutboundDetail, Team
+from rollout_monitor.records import DeploymentRecord
 
 
 def _facts(record: DeploymentRecord, *names: str) -> dict[str, object]:
@@ -43,67 +20,15 @@ def _facts(record: DeploymentRecord, *names: str) -> dict[str, object]:
     return record.model_dump(include=_DEPLOYMENT_FACTS | set(names))
 
 
-_DEPLOYMENT_FACTS = {"deployment_id", "endpoint_id", "model", "version_id", "requested_by"}
-
-
-class DetailType(StrEnum):
-    DEPLOY_REQUESTED = "Deploy Requested"
-    DEPLOYMENT_SUBMITTED = "Deployment Submitted"
-    DEPLOYMENT_REJECTED = "Deployment Rejected"
-    ROLLOUT_STATUS_CHANGED = "Rollout Status Changed"
-    ROLLOUT_STALLED = "Rollout Stalled"
-    ROLLOUT_LOST = "Rollout Lost"
-    CEREBRAS_UNREACHABLE = "Cerebras Unreachable"
-    CEREBRAS_REACHABLE = "Cerebras Reachable"
-
-
-def _endpoint_id(value: str) -> str:
-    return check_identifier("endpoint_id", value)
-
-
-def _model(value: str) -> str:
-    return str(ModelVersionName.parse(value))
-
-
-# --- inbound -----------------------------------------------------------------------------------
-
-
-class DeployRequested(BaseModel):
-    """``detail`` of ``Deploy Requested``. Unknown fields are ignored."""
-
-    # Strict: "yes" or 1 is not a boolean, 2 is not a string; what is not exactly right is
-    # rejected with its reason, never coerced into a deploy.
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, strict=True)
-
-    endpoint_id: Annotated[str, AfterValidator(_endpoint_id)]
-    model: Annotated[str, AfterValidator(_model)]
-    request_id: (
-        Annotated[
-            str,
-            StringConstraints(min_length=1, max_length=MAX_REQUEST_ID, pattern=REQUEST_ID_PATTERN),
-        ]
-        | None
-    ) = None
-    requested_by: Annotated[str, StringConstraints(max_length=MAX_REQUESTED_BY)] | None = None
-    reason: Annotated[str, StringConstraints(max_length=MAX_REASON)] | None = None
-    force: bool = False
-
-    @property
-    def version(self) -> ModelVersionName:
-        return ModelVersionName.parse(self.model)
-
-
-# --- outbound ----------------------------------------------------------------------------------
-
-
-class OutboundDetail(BaseModel):
-    """What every event the monitor emits carries."""
-
-    model_config = ConfigDict(frozen=True)
-    detail_type: ClassVar[DetailType]
-
-    schema_version: Literal["1"] = "1"
-    event_id: str
+_DEPLOYMENT_FACTS = {
+    "deployment_id",
+    "endpoint_id",
+    "model",
+    "version_id",
+    "requested_by",
+    "team",
+    "labels",
+}
 
 
 class _AboutDeployment(OutboundDetail):
@@ -115,6 +40,8 @@ class _AboutDeployment(OutboundDetail):
     org_name: str
     model_arch_id: str
     version_id: int | str
+    team: Team | None = None
+    labels: Labels = {}
 
 
 class DeploymentSubmitted(_AboutDeployment):
@@ -161,6 +88,8 @@ class DeploymentRejected(OutboundDetail):
     cerebras_detail: object | None = None
     blocking_deployment_id: str | None = None
     rejected_at: float
+    team: Team | None = None
+    labels: Labels = {}
 
     @classmethod
     def of(
@@ -176,6 +105,8 @@ class DeploymentRejected(OutboundDetail):
         status_code: int | None = None,
         cerebras_detail: object | None = None,
         blocking_deployment_id: str | None = None,
+        team: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> DeploymentRejected:
         return cls(
             event_id=f"rejected:{request_id}",
@@ -189,6 +120,8 @@ class DeploymentRejected(OutboundDetail):
             cerebras_detail=cerebras_detail,
             blocking_deployment_id=blocking_deployment_id,
             rejected_at=rejected_at,
+            team=team,
+            labels=labels or {},
         )
 
 
@@ -270,6 +203,8 @@ class RolloutStalled(OutboundDetail):
     requested_by: str | None
     episode: int
     observed_at: float
+    team: Team | None = None
+    labels: Labels = {}
 
     @classmethod
     def of(
@@ -323,71 +258,3 @@ class RolloutLost(_AboutDeployment):
             observed_at=observed_at,
             **_facts(record, "org_name", "model_arch_id", "submitted_at", "request_id"),
         )
-
-
-class CerebrasEpisode(OutboundDetail):
-    """An episode of failed status reads (:class:`Reachability`), at its start or its end."""
-
-    episode: int
-    failing_since: float
-    failing_for_seconds: float
-    unreachable_after_seconds: float
-    error_kinds: list[str]
-    observed_at: float
-
-    @classmethod
-    def id_of(cls, episode: int) -> str:
-        """``cerebras:unreachable:<episode>`` or ``cerebras:reachable:<episode>``."""
-        return f"cerebras:{cls.detail_type.value.split()[-1].lower()}:{episode}"
-
-    @classmethod
-    def of(cls, state: Reachability, *, deadline: float, observed_at: float) -> Self:
-        since = state.failing_since if state.failing_since is not None else observed_at
-        return cls(
-            event_id=cls.id_of(state.episode),
-            episode=state.episode,
-            failing_since=since,
-            failing_for_seconds=round(observed_at - since, 3),
-            unreachable_after_seconds=deadline,
-            error_kinds=state.error_kinds,
-            observed_at=observed_at,
-        )
-
-
-class CerebrasUnreachable(CerebrasEpisode):
-    """Every status read has failed for ``unreachable_after_seconds``: once per episode."""
-
-    detail_type: ClassVar[DetailType] = DetailType.CEREBRAS_UNREACHABLE
-
-
-class CerebrasReachable(CerebrasEpisode):
-    """A status read succeeded after an announced episode: its end, once."""
-
-    detail_type: ClassVar[DetailType] = DetailType.CEREBRAS_REACHABLE
-
-
-OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
-    DeploymentSubmitted,
-    DeploymentRejected,
-    RolloutStatusChanged,
-    RolloutStalled,
-    RolloutLost,
-    CerebrasUnreachable,
-    CerebrasReachable,
-)
-
-
-_BY_DETAIL_TYPE = {model.detail_type.value: model for model in OUTBOUND_DETAILS}
-
-
-def dump_pending(detail: OutboundDetail) -> str:
-    """An outbound detail as kept in an outbox until PutEvents confirms it."""
-    return json.dumps(
-        {"detail_type": detail.detail_type.value, "detail": detail.model_dump(mode="json")},
-        separators=(",", ":"),
-    )
-
-
-def load_pending(text: str) -> OutboundDetail:
-    document = json.loads(text)
-    return _BY_DETAIL_TYPE[document["detail_type"]].model_validate(document["detail"])
