@@ -308,7 +308,7 @@ def test_sns_failing_fails_the_invocation_and_records_nothing_sent(
     def refuse(notification: Any) -> str:
         raise RuntimeError("SNS is down")
 
-    monkeypatch.setattr(world.alerter.sender, "send", refuse)
+    monkeypatch.setattr(world.alerter.channels[0], "send", refuse)
     with pytest.raises(RuntimeError, match="SNS is down"):
         runtime.invoke(event)
     assert world.alerts() == []

@@ -71,6 +71,8 @@ def test_valid_request_deploys_records_and_announces(world: World) -> None:
         "request_id": "req-1",
         "requested_by": "ci@example.com",
         "reason": "promote nightly",
+        "team": None,
+        "labels": {},
         "rollout_status": "not_started",
         "submitted_at": world.clock.now(),
         "adopted": False,

@@ -52,7 +52,7 @@ WIRING: dict[str, Callable[[], object]] = {  # each function's handler builds it
 }
 NOT_THE_TABLE = {  # Protocols of ports.py that no table adapter implements
     ports.Publisher,
-    ports.Sender,
+    ports.Channel,
     ports.DeployApi,
     ports.StatusReader,
     ports.PollTrigger,

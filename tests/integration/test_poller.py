@@ -519,8 +519,8 @@ def test_a_refused_group_write_falls_back_to_one_write_per_record(world: World) 
 
 
 def test_changes_are_written_while_slower_reads_still_wait(world: World) -> None:
-    """A cycle writes the changes of the endpoints already read without waiting for the
-    slowest read: here one endpoint's read answers only once the other's change is stored."""
+    """A cycle writes each group of changes (here, of one) without waiting for the slowest
+    read: here one endpoint's read answers only once the other's change is stored."""
     from rollout_monitor.cerebras.credentials import build_async_client
     from rollout_monitor.poller import Poller
 
@@ -561,6 +561,7 @@ def test_changes_are_written_while_slower_reads_still_wait(world: World) -> None
                 HoldingReader(),
                 runtime.publisher,
                 now=world.clock.now,
+                group_size=1,
             )
             return await poller.cycle()
         finally:

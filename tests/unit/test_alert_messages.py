@@ -11,38 +11,20 @@ from rollout_monitor.messages import Links, clean, failure_alert, rejection_aler
 from rollout_monitor.notifier import MAX_MESSAGE_BYTES, MAX_SUBJECT_LENGTH
 from rollout_monitor_local.topic import SentAlert
 from tests.fakes import FakeTopic
+from tests.unit.alert_samples import CHANGE, HOSTILE
 
 LINKS = Links(
     "us-east-1", ("/aws/lambda/poller",), "https://console.example/{org_name}/{endpoint_id}"
 )
-HOSTILE = ("boom\n\r\x00\x1b[31m\u202e\u2028" * 700 + "tail")[:10_000]
 
 
 def event(**overrides: object) -> RolloutStatusChanged:
-    base: dict[str, object] = {
-        "event_id": "d:2",
-        "deployment_id": "d",
-        "endpoint_id": "my-org-llama-3.3-70b",
-        "model": "orgs/my-org/models/llama-3.3-70b/versions/7",
-        "org_name": "my-org",
-        "model_arch_id": "llama-3.3-70b",
-        "version_id": 7,
-        "previous_status": "in_progress",
-        "rollout_status": "error",
-        "terminal": True,
-        "outcome": "failed",
+    hostile = {
         "error_message": HOSTILE,
-        "updated_replicas": 1,
-        "total_replicas": 4,
-        "observed_at": 1_767_225_700.0,
-        "submitted_at": 1_767_225_600.0,
-        "seconds_since_submission": 100.0,
         "requested_by": "eve\x00\nwith\tcontrol" + "x" * 5000,
         "reason": "r\u0007" * 3000,
-        "request_id": "r1",
-        "sequence": 2,
     }
-    return RolloutStatusChanged.model_validate(base | overrides)
+    return RolloutStatusChanged.model_validate(CHANGE | hostile | overrides)
 
 
 def rendered(alert: Alert) -> SentAlert:

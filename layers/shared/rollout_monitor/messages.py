@@ -8,6 +8,8 @@ how each channel shows it, :mod:`rollout_monitor.channels`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rollout_monitor.events import (
     CerebrasEpisode,
     CerebrasUnreachable,
@@ -51,12 +53,43 @@ def _pages(severity: Severity) -> PageAction | None:
     return PageAction.TRIGGER if severity == Severity.CRITICAL else None
 
 
-def _deployment(endpoint_id: str, model: str | None, version: str) -> tuple[Fact, ...]:
-    """The facts that open every alert about one deployment."""
+type _AboutOne = RolloutStatusChanged | RolloutStalled | RolloutLost
+
+
+def _rollout_alert(
+    event: _AboutOne,
+    *,
+    what: str,
+    happened: str,
+    facts: tuple[Fact, ...],
+    shown_version: str = "",
+    **alert: Any,
+) -> Alert:
+    """An alert about one deployment: its headline, its opening facts, and its routing (the
+    endpoint, the deployment's thread, the team)."""
+    return Alert(
+        headline=(what, clean(event.endpoint_id, 60), f"version {event.version_id}"),
+        title=f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} {happened}",
+        facts=(
+            *_deployment(event.endpoint_id, event.model, event.version_id, shown_version),
+            *facts,
+        ),
+        endpoint_id=event.endpoint_id,
+        thread=event.deployment_id,
+        team=event.team,
+        labels=event.labels,
+        **alert,
+    )
+
+
+def _deployment(
+    endpoint_id: str, model: str | None, version_id: int | str | None, shown: str = ""
+) -> tuple[Fact, ...]:
+    """The facts that open every alert about one deployment (``shown``: the version, cleaned)."""
     return (
         Fact("Endpoint", clean(endpoint_id), "endpoint_id", endpoint_id),
         Fact("Model", clean(model), "model", model),
-        row("Version", version),
+        Fact("Version", shown or str(version_id), "version_id", version_id),
     )
 
 
@@ -66,21 +99,15 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Alert:
     urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
     requested_by = clean(event.requested_by)
     reason = clean(event.reason)
-    return Alert(
+    return _rollout_alert(
+        event,
         kind="rollout_failed",
         severity=severity,
-        headline=(
-            f"{event.rollout_status}:",
-            clean(event.endpoint_id, 60),
-            f"version {event.version_id}",
-        ),
-        title=(
-            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} "
+        what=f"{event.rollout_status}:",
+        happened=(
             f"ended {event.rollout_status} after {duration(event.seconds_since_submission)}."
         ),
         facts=(
-            *_deployment(event.endpoint_id, event.model, str(event.version_id)),
-            field("version_id", event.version_id),
             row("Status", f"{event.previous_status or 'submitted'} -> {event.rollout_status}"),
             field("previous_status", event.previous_status),
             field("rollout_status", event.rollout_status),
@@ -108,11 +135,7 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Alert:
             "Fix the cause, then send a new Deploy Requested with a new request_id.",
         ),
         links=tuple(urls),
-        endpoint_id=event.endpoint_id,
         status=event.rollout_status,
-        thread=event.deployment_id,
-        team=event.team,
-        labels=event.labels,
         page=_pages(severity),
     )
 
@@ -122,21 +145,13 @@ def stall_alert(event: RolloutStalled, links: Links) -> Alert:
     urls = links.for_deployment(event.endpoint_id, org, event.deployment_id)
     seen = "" if event.listed_by_endpoint else " The endpoint does not list this deployment at all."
     requested_by = clean(event.requested_by)
-    return Alert(
+    return _rollout_alert(
+        event,
         kind="rollout_stalled",
         severity=Severity.WARNING,
-        headline=(
-            f"stalled {duration(event.stalled_for_seconds)} in {event.rollout_status}:",
-            clean(event.endpoint_id, 60),
-            f"version {event.version_id}",
-        ),
-        title=(
-            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} has made no "
-            f"progress for {duration(event.stalled_for_seconds)}.{seen}"
-        ),
+        what=f"stalled {duration(event.stalled_for_seconds)} in {event.rollout_status}:",
+        happened=f"has made no progress for {duration(event.stalled_for_seconds)}.{seen}",
         facts=(
-            *_deployment(event.endpoint_id, event.model, str(event.version_id)),
-            field("version_id", event.version_id),
             field("deployment_id", event.deployment_id),
             Fact("Status", event.rollout_status, "rollout_status", event.rollout_status),
             Fact(
@@ -168,11 +183,7 @@ def stall_alert(event: RolloutStalled, links: Links) -> Alert:
             'If it is stuck, redeploy with "force": true, or contact Cerebras support.',
         ),
         links=tuple(urls),
-        endpoint_id=event.endpoint_id,
         status=event.rollout_status,
-        thread=event.deployment_id,
-        team=event.team,
-        labels=event.labels,
     )
 
 
@@ -230,8 +241,7 @@ def recovery_alert(endpoint_id: str, success: LastOutcome, failed_deployment_id:
         headline=("recovered:", clean(endpoint_id, 60), f"version {success.version_id} done"),
         title=f"{clean(endpoint_id)} is healthy again: {clean(success.model)} rolled out.",
         facts=(
-            *_deployment(endpoint_id, success.model, str(success.version_id)),
-            field("version_id", success.version_id),
+            *_deployment(endpoint_id, success.model, success.version_id),
             Fact("Deployment", success.deployment_id, "deployment_id", success.deployment_id),
             Fact(
                 "After failure",
@@ -265,21 +275,17 @@ def lost_alert(event: RolloutLost, links: Links) -> Alert:
     severity = Severity.CRITICAL if gone else Severity.WARNING
     urls = links.for_deployment(event.endpoint_id, event.org_name, event.deployment_id)
     last_status = clean(event.last_status, 64)
-    return Alert(
+    return _rollout_alert(
+        event,
         kind="rollout_lost",
         severity=severity,
-        headline=(
-            f"lost ({event.reason.value}):",
-            clean(event.endpoint_id, 60),
-            f"version {event.version_id}",
+        what=f"lost ({event.reason.value}):",
+        happened=(
+            f"is no longer followed: {_LOST_WHY[event.reason]}. "
+            f"Its last known status was {last_status}."
         ),
-        title=(
-            f"The rollout of {clean(event.model)} to {clean(event.endpoint_id)} is no longer "
-            f"followed: {_LOST_WHY[event.reason]}. Its last known status was {last_status}."
-        ),
+        shown_version=clean(str(event.version_id), 64),
         facts=(
-            *_deployment(event.endpoint_id, event.model, clean(str(event.version_id), 64)),
-            field("version_id", event.version_id),
             Fact("Reason", event.reason.value, "reason", event.reason.value),
             Fact("Last status", last_status, "last_status", last_status),
             Fact(
@@ -297,11 +303,7 @@ def lost_alert(event: RolloutLost, links: Links) -> Alert:
             "The endpoint is free again: redeploy if the rollout is still wanted.",
         ),
         links=tuple(urls),
-        endpoint_id=event.endpoint_id,
         status="lost",
-        thread=event.deployment_id,
-        team=event.team,
-        labels=event.labels,
         page=_pages(severity),
     )
 

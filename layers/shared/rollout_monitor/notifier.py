@@ -20,11 +20,7 @@ MAX_MESSAGE_BYTES = 256 * 1024  # SNS: the whole message, every protocol's form 
 JSON_PROTOCOLS = ("sqs", "lambda", "http", "https", "firehose", "application")
 
 
-class AlertTopic:
-    """The alert topic: email gets the text, SQS/Lambda/HTTPS subscribers the JSON."""
-
-    name = ""  # its once-only claims are the alert keys themselves
-
+class _Topic:
     def __init__(self, topic_arn: str, client: SNSClient, email: EmailFormat) -> None:
         self._topic_arn = topic_arn
         self._client = client
@@ -32,6 +28,12 @@ class AlertTopic:
 
     def accepts(self, alert: Alert) -> bool:
         return True
+
+
+class AlertTopic(_Topic):
+    """The alert topic: email gets the text, SQS/Lambda/HTTPS subscribers the JSON."""
+
+    name = ""  # its once-only claims are the alert keys themselves
 
     def send(self, alert: Alert) -> str:
         """Publish; return the message id."""
@@ -42,18 +44,10 @@ class AlertTopic:
         return _publish(self._client, self._topic_arn, subject, json.dumps(message), alert, "json")
 
 
-class ChatTopic:
+class ChatTopic(_Topic):
     """The chat topic, subscribed by AWS Chatbot: its custom-notification format only."""
 
     name = "chatbot"
-
-    def __init__(self, topic_arn: str, client: SNSClient, email: EmailFormat) -> None:
-        self._topic_arn = topic_arn
-        self._client = client
-        self._email = email
-
-    def accepts(self, alert: Alert) -> bool:
-        return True
 
     def send(self, alert: Alert) -> str:
         subject = self._email.subject(alert)

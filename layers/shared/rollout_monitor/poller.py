@@ -40,10 +40,6 @@ __all__ = ["GONE", "CycleReport", "Poller"]
 logger = logging.getLogger(__name__)
 
 
-GROUP = MAX_TRANSACTION_ITEMS // 2
-"""Changes decided before they are written and announced while the remaining reads are still
-waited for (sooner when no write is under way: the first change is never held back)."""
-
 type _Change = tuple[DeploymentRecord, DeploymentRecord, HistoryEntry | None, int]
 """A record as read, as it should be stored, its history entry, its new stalls."""
 
@@ -60,6 +56,9 @@ class Poller:
     per_deployment_route: bool = False
     max_concurrency: int = 10  # status reads in flight at once
     aws_concurrency: int = 16  # DynamoDB and EventBridge calls in flight at once
+    # Changes decided before they are written and announced while the other reads still
+    # wait: one transaction's worth of status changes.
+    group_size: int = MAX_TRANSACTION_ITEMS // 2
     now: Callable[[], float] = time.time
     # Endpoints the last cycle of this shard read (a warm container's memory): their reads
     # start at once, while the index is queried, and are used if they are still in flight.
@@ -96,7 +95,8 @@ class Poller:
                     for r in live
                     if r.endpoint_id in hinted and (r.last_observed_at or 0) > read_early_at
                 }
-                await self._apply(reads.observe(live, early), stale, report)
+                position = {r.deployment_id: n for n, r in enumerate(live)}
+                await self._apply(reads.observe(live, early), stale, position, report)
             finally:
                 for task in early.values():
                     task.cancel()  # an endpoint no longer in flight: its answer is not needed
@@ -132,6 +132,7 @@ class Poller:
         self,
         observed: AsyncGenerator[tuple[list[DeploymentRecord], dict[str, Observation]]],
         stale: set[str],
+        position: dict[str, int],
         report: CycleReport,
     ) -> None:
         """Decide each record as its read returns; write and announce the changed ones in
@@ -149,9 +150,11 @@ class Poller:
                         change = self._decide(record, seen, now, report)
                         if change is not None:
                             changes.append(change)
-                    if len(changes) >= GROUP or (changes and all(c.done() for c in commits)):
+                    if len(changes) >= self.group_size:
                         commits.append(asyncio.create_task(self._commit(changes, report)))
                         changes = []
+            # the last group, in the index's order (a small fleet's cycle is this group alone)
+            changes.sort(key=lambda change: position[change[0].deployment_id])
             commits.append(asyncio.create_task(self._commit(changes, report)))
         finally:
             await asyncio.gather(*commits)
