@@ -137,3 +137,23 @@ def test_a_put_that_may_have_gone_through_names_the_request_id_to_retry_with() -
     session = _session(FakeMonitor(bus_error="Read timeout on endpoint URL"))
     with pytest.raises(MonitorError, match="reuse --request-id cli-"):
         commands.deploy(session, commands.Request(ENDPOINT, MODEL), wait=True, timeout=60)
+
+
+def test_a_deploy_s_team_and_labels_reach_the_request_and_pass_its_validation() -> None:
+    from rollout_monitor.events import DeployRequested
+
+    labels = ["--label", "env=prod", "--label", "tier=1"]
+    args = _parser().parse_args(
+        ["deploy", "--endpoint", ENDPOINT, "--model", MODEL, "--team", "search", *labels]
+    )
+    args.timeout = 0  # no decision is waited for: only the request matters here
+    monitor = FakeMonitor()
+    assert cli._dispatch(_session(monitor), args) == 3
+    (detail,) = monitor.sent
+    assert (detail["team"], detail["labels"]) == ("search", {"env": "prod", "tier": "1"})
+    DeployRequested.model_validate(detail)  # what the deploy function will accept
+
+
+def test_a_label_without_a_value_separator_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["deploy", "--endpoint", ENDPOINT, "--model", MODEL, "--label", "env"])

@@ -64,6 +64,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--request-id", help="the idempotency key: the same one never deploys twice (default: new)"
     )
     deploy.add_argument("--reason", help="why, shown in history and alerts")
+    deploy.add_argument(
+        "--team", help="the owning team: on every event and alert, for filter policies and rules"
+    )
+    deploy.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        type=_label,
+        metavar="KEY=VALUE",
+        help="a routing label (repeatable), e.g. --label env=prod",
+    )
 
     status = subparsers.add_parser(
         "status", parents=[stack], help="rollouts in flight and each endpoint's last outcome"
@@ -117,6 +128,13 @@ def _request_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -151,7 +169,13 @@ def _dispatch(session: commands.Session, args: argparse.Namespace) -> int:
     match args.command:
         case "deploy":
             request = commands.Request(
-                args.endpoint, args.model, args.request_id, args.reason, args.force
+                args.endpoint,
+                args.model,
+                args.request_id,
+                args.reason,
+                args.force,
+                team=args.team,
+                labels=dict(args.label),
             )
             return commands.deploy(session, request, wait=args.wait, timeout=args.timeout)
         case "status":

@@ -67,6 +67,8 @@ class Request:
     request_id: str | None = None
     reason: str | None = None
     force: bool = False
+    team: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
     def detail(self) -> dict[str, object]:
         detail: dict[str, object] = {
@@ -76,7 +78,8 @@ class Request:
             "requested_by": _who(),
             "force": self.force,
         }
-        return detail | ({"reason": self.reason} if self.reason else {})
+        optional = {"reason": self.reason, "team": self.team, "labels": self.labels}
+        return detail | {name: value for name, value in optional.items() if value}
 
 
 def _who() -> str | None:
