@@ -211,7 +211,7 @@ class Setup:
         aws = FakeAws()
         dynamodb, events = clients(aws)
         store = Tables.over(dynamodb, "bench", 86_400, shards)
-        aws.load([store.deployments._record_item(r) for r in records])
+        aws.load([store.deployments.item_of(r) for r in records])
         return cls(aws, store, EventPublisher("bench", events), records, shards)
 
     def poller(self, reader: FakeReader) -> Poller:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rollout_monitor.observability import logger, metrics, record_cycles
+from rollout_monitor.observability import logger, metrics, record_cycles, record_discovery
 from rollout_monitor.trigger import shards_in
 from rollout_monitor.wiring import PollerContainer, poller_container
 
@@ -24,7 +24,10 @@ def runtime() -> PollerContainer:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's envelope carries nothing the poller needs, so nothing in it is checked.
     shards = shards_in(event)
-    if shards is None:  # the schedule
+    if shards is None:  # the schedule: discovery's cadence too
+        discovered = asyncio.run(runtime().discover())
+        if discovered is not None:
+            record_discovery(discovered)
         if runtime().settings.poll_shards > 1:
             runtime().fan_out()
             return {"cycles": 0, "fanned_out": runtime().settings.poll_shards}

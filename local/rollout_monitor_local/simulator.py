@@ -330,6 +330,23 @@ class Simulator:
         if isinstance(found, Response):
             return found
         version, model = found
+        deployment = self._start(endpoint, version, model)
+        metadata = self.metadata(deployment)
+        return JSONResponse({"name": deployment.id, "done": False, "response": metadata})
+
+    def start_from_console(self, endpoint_id: str, scenario: str) -> Deployment:
+        """A rollout started outside the monitor (the Cerebras console, a script, another
+        team's pipeline): no request reaches the API's deployModel as the monitor sends it."""
+        endpoint = self.endpoints[endpoint_id]
+        version = next(
+            v
+            for v in self.versions[(endpoint.org_name, endpoint.model_arch_id)].values()
+            if scenario in v.aliases
+        )
+        model = f"orgs/{endpoint.org_name}/models/{endpoint.model_arch_id}/versions/{scenario}"
+        return self._start(endpoint, version, model)
+
+    def _start(self, endpoint: Endpoint, version: Version, model: str) -> Deployment:
         requested = model.rsplit("/", 1)[-1]
         with self._lock:
             scenario_name = next(
@@ -345,8 +362,7 @@ class Simulator:
                 created=int(self.clock.now() + self.clock_offset),
             )
             endpoint.deployments.append(deployment)
-        metadata = self.metadata(deployment)
-        return JSONResponse({"name": deployment.id, "done": False, "response": metadata})
+        return deployment
 
     async def _version_to_deploy(
         self, request: Request, endpoint: Endpoint

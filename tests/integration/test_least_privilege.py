@@ -53,6 +53,7 @@ WIRING: dict[str, Callable[[], object]] = {  # each function's handler builds it
 NOT_THE_TABLE = {  # Protocols of ports.py that no table adapter implements
     ports.Publisher,
     ports.Channel,
+    ports.EndpointLister,
     ports.DeployApi,
     ports.StatusReader,
     ports.PollTrigger,
@@ -107,6 +108,7 @@ EXERCISES: dict[str, Exercise] = {
     "deployments.clear_outboxes": lambda call, _: call([RECORD, DONE]),
     "deployments.release_outbox": lambda call, _: call(RECORD),
     "deployments.record_submission": lambda call, _: (call(RECORD, NOW), call(DONE, NOW)),
+    "deployments.record_discovery": lambda call, _: (call(MOVED), call(MOVED)),
     "requests.claim": lambda call, _: (
         call("r-1", CONTENT, NOW, 60),
         call("r-1", CONTENT, NOW, 60),

@@ -12,6 +12,7 @@ from rollout_monitor.events import (
     OUTBOUND_DETAILS,
     CerebrasReachable,
     CerebrasUnreachable,
+    DeploymentDiscovered,
     DeploymentRejected,
     DeploymentSubmitted,
     OutboundDetail,
@@ -28,6 +29,7 @@ EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL)
     ("name", "model"),
     [
         ("deployment-submitted", DeploymentSubmitted),
+        ("deployment-discovered", DeploymentDiscovered),
         ("deployment-rejected", DeploymentRejected),
         ("rollout-status-changed", RolloutStatusChanged),
         ("rollout-stalled", RolloutStalled),

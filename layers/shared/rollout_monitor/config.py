@@ -41,6 +41,11 @@ class PollerSettings(StoreSettings):
     # every status read failing this long: Cerebras Unreachable
     unreachable_after_seconds: float = Field(default=600.0, gt=0)
     max_in_flight_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    # Discovery of rollouts started elsewhere (discovery.py): empty orgs turn it off
+    discovery_orgs: str = ""  # comma-separated org names
+    discovery_include: str = "*"  # comma-separated endpoint id patterns (fnmatch)
+    discovery_exclude: str = ""
+    discovery_minutes: float = Field(default=5.0, gt=0)
 
 
 class AlertSettings(StoreSettings):

@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
+    from rollout_monitor.discovery import DiscoveryReport
     from rollout_monitor.poller import CycleReport
     from rollout_monitor.records import Reachability
 
@@ -74,3 +75,14 @@ def record_cycles(
     latencies = [ms for r in busy for ms in r.read_latencies_ms][:100]
     for ms in latencies:
         metrics.add_metric(name="StatusReadLatency", unit=MetricUnit.Milliseconds, value=ms)
+
+
+def record_discovery(report: DiscoveryReport) -> None:
+    """Discovery's metrics, only what is non-zero (an idle run publishes none)."""
+    counts = {
+        "DiscoveryAdopted": len(report.adopted),
+        "DiscoveryReadFailures": report.read_failures,
+    }
+    for name, value in counts.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

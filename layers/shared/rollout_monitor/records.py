@@ -49,6 +49,7 @@ class DeploymentRecord(Outbox):
     reason: str | None = None
     team: str | None = None
     labels: dict[str, str] = {}
+    origin: str = "monitor"  # "external": started elsewhere, adopted by discovery
     submitted_at: float
     status: str
     status_known: bool = True

@@ -8,6 +8,7 @@ lazily, so importing a handler needs neither AWS nor the network.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from rollout_monitor.chain import PollChain
 from rollout_monitor.channels import EmailFormat
 from rollout_monitor.config import AlertSettings, DeploySettings, PollerSettings, StoreSettings
 from rollout_monitor.deploy import DeployService
+from rollout_monitor.discovery import Discovery, DiscoveryReport, DiscoveryScope
 from rollout_monitor.messages import Links
 from rollout_monitor.notifier import AlertTopic, ChatTopic
 from rollout_monitor.pagerduty import PAGERDUTY_SECRET_FIELD, PagerDuty
@@ -46,6 +48,9 @@ from rollout_monitor.trigger import SqsPollTrigger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+DISCOVERY_SLOTS = -1  # the poll slots' item for discovery's runs (shards count from 0)
 
 
 def _pooled(connections: int) -> Config:
@@ -190,6 +195,31 @@ class PollerContainer:
             chain = self.chain
             reports = await asyncio.gather(*(chain.run(s, poller.cycle) for s in wanted))
         return [r for r in reports if r is not None]
+
+    async def discover(self) -> DiscoveryReport | None:
+        """This discovery interval's run, unless discovery is off or another start already
+        ran it (one slot per interval, as the poll chain's)."""
+        scope = DiscoveryScope.of(
+            self.settings.discovery_orgs,
+            self.settings.discovery_include,
+            self.settings.discovery_exclude,
+        )
+        slot = math.floor(self.now() / (self.settings.discovery_minutes * 60))
+        if not scope.orgs or not self.store.poll_slots.claim(DISCOVERY_SLOTS, slot):
+            return None
+        client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
+        try:
+            return await Discovery(
+                scope,
+                client,
+                self.store.deployments,
+                self.publisher,
+                asyncio.to_thread,
+                self.settings.poll_max_concurrency,
+                self.now,
+            ).discover()
+        finally:
+            await client.aclose()
 
     async def cycle(self, shard: int = 0) -> CycleReport:
         """One cycle of ``shard`` outside the chain (as a late or overlapping one would run)."""

@@ -4,6 +4,7 @@ Inbound, on the monitor's custom bus:
     ``Deploy Requested`` (any source): :class:`DeployRequested`.
 Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Deployment Submitted``: :class:`DeploymentSubmitted`
+    ``Deployment Discovered``: :class:`DeploymentDiscovered` (a rollout started elsewhere)
     ``Deployment Rejected``: :class:`DeploymentRejected`
     ``Rollout Status Changed``: :class:`RolloutStatusChanged`
     ``Rollout Stalled``: :class:`RolloutStalled`
@@ -25,6 +26,7 @@ from rollout_monitor.events.base import SCHEMA_VERSION, SOURCE, DetailType, Outb
 from rollout_monitor.events.cerebras import CerebrasEpisode, CerebrasReachable, CerebrasUnreachable
 from rollout_monitor.events.deployments import (
     OUTCOMES,
+    DeploymentDiscovered,
     DeploymentRejected,
     DeploymentSubmitted,
     LostReason,
@@ -55,6 +57,7 @@ __all__ = [
     "CerebrasReachable",
     "CerebrasUnreachable",
     "DeployRequested",
+    "DeploymentDiscovered",
     "DeploymentRejected",
     "DeploymentSubmitted",
     "DetailType",
@@ -71,6 +74,7 @@ __all__ = [
 
 OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
     DeploymentSubmitted,
+    DeploymentDiscovered,
     DeploymentRejected,
     RolloutStatusChanged,
     RolloutStalled,

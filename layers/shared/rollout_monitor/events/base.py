@@ -28,6 +28,7 @@ Labels = Annotated[
 class DetailType(StrEnum):
     DEPLOY_REQUESTED = "Deploy Requested"
     DEPLOYMENT_SUBMITTED = "Deployment Submitted"
+    DEPLOYMENT_DISCOVERED = "Deployment Discovered"
     DEPLOYMENT_REJECTED = "Deployment Rejected"
     ROLLOUT_STATUS_CHANGED = "Rollout Status Changed"
     ROLLOUT_STALLED = "Rollout Stalled"

@@ -67,6 +67,27 @@ class DeploymentSubmitted(_AboutDeployment):
         )
 
 
+class DeploymentDiscovered(_AboutDeployment):
+    """A rollout in flight that the monitor did not start (the Cerebras console, a script,
+    another team's pipeline), adopted: from now on it is followed and alerted on."""
+
+    detail_type: ClassVar[DetailType] = DetailType.DEPLOYMENT_DISCOVERED
+
+    origin: str = Field(default="external", description="Always external: not started here.")
+    rollout_status: str
+    submitted_at: float = Field(description="When Cerebras says it was created.")
+    discovered_at: float
+
+    @classmethod
+    def of(cls, record: DeploymentRecord, *, discovered_at: float) -> DeploymentDiscovered:
+        return cls(
+            event_id=f"{record.deployment_id}:discovered",
+            rollout_status=record.status,
+            discovered_at=discovered_at,
+            **_facts(record, "org_name", "model_arch_id", "submitted_at"),
+        )
+
+
 class RejectionReason(StrEnum):
     INVALID_REQUEST = "invalid_request"
     ENDPOINT_BUSY = "endpoint_busy"

@@ -51,6 +51,60 @@ def _same_sequence(record: DeploymentRecord) -> Guard:
     return Guard("#seq = :seq", {"#seq": "sequence"}, {":seq": number(record.sequence)})
 
 
+def record_item(table: Table, record: DeploymentRecord) -> dict[str, Any]:
+    """A record as its item: on the InFlight index (by shard) while it is in flight, on the
+    ByEndpoint index always, expiring once it has finished."""
+    document = record.model_dump(mode="json")
+    document |= {
+        "pk": f"DEPLOYMENT#{record.deployment_id}",
+        "sk": META,
+        "endpoint_key": record.endpoint_id,
+        "endpoint_at": record.submitted_at,
+    }
+    if record.in_flight:
+        shard = shard_of(record.endpoint_id, table.shards)
+        document["in_flight"] = in_flight_marker(shard)
+    elif record.terminal_at is not None:
+        document["expires_at"] = int(record.terminal_at + table.retention_seconds)
+    return to_item(document)
+
+
+def history_item(table: Table, entry: HistoryEntry, *, terminal: bool) -> dict[str, Any]:
+    document = entry.model_dump(mode="json")
+    document |= {
+        "pk": f"DEPLOYMENT#{entry.deployment_id}",
+        "sk": f"HISTORY#{entry.sequence:06d}",
+    }
+    if terminal:
+        document["expires_at"] = int(entry.observed_at + table.retention_seconds)
+    return to_item(document)
+
+
+def observation_items(
+    table: Table, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry
+) -> list[TransactWriteItemTypeDef]:
+    """A status change: the record, if it is still as read, and its new history entry."""
+    guard = _unchanged_since(before)
+    return [
+        {
+            "Put": {
+                "TableName": table.name,
+                "Item": record_item(table, after),
+                "ConditionExpression": guard.expression,
+                "ExpressionAttributeNames": guard.names,
+                "ExpressionAttributeValues": guard.values,
+            }
+        },
+        {
+            "Put": {
+                "TableName": table.name,
+                "Item": history_item(table, entry, terminal=after.terminal),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+    ]
+
+
 class DynamoDeployments:
     """The :class:`~rollout_monitor.ports.Deployments` and ``Submissions`` of one table."""
 
@@ -96,30 +150,9 @@ class DynamoDeployments:
 
     # -- items ----------------------------------------------------------------------------------
 
-    def _record_item(self, record: DeploymentRecord) -> dict[str, Any]:
-        document = record.model_dump(mode="json")
-        document |= {
-            "pk": f"DEPLOYMENT#{record.deployment_id}",
-            "sk": META,
-            "endpoint_key": record.endpoint_id,
-            "endpoint_at": record.submitted_at,
-        }
-        if record.in_flight:
-            shard = shard_of(record.endpoint_id, self._table.shards)
-            document["in_flight"] = in_flight_marker(shard)
-        elif record.terminal_at is not None:
-            document["expires_at"] = int(record.terminal_at + self._table.retention_seconds)
-        return to_item(document)
-
-    def _history_item(self, entry: HistoryEntry, *, terminal: bool) -> dict[str, Any]:
-        document = entry.model_dump(mode="json")
-        document |= {
-            "pk": f"DEPLOYMENT#{entry.deployment_id}",
-            "sk": f"HISTORY#{entry.sequence:06d}",
-        }
-        if terminal:
-            document["expires_at"] = int(entry.observed_at + self._table.retention_seconds)
-        return to_item(document)
+    def item_of(self, record: DeploymentRecord) -> dict[str, Any]:
+        """The record as the table holds it (the benchmark loads its fake table with these)."""
+        return record_item(self._table, record)
 
     # -- the submission, atomically -------------------------------------------------------------
 
@@ -167,14 +200,14 @@ class DynamoDeployments:
             {
                 "Put": {
                     "TableName": table,
-                    "Item": self._record_item(stored),
+                    "Item": record_item(self._table, stored),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
             {
                 "Put": {
                     "TableName": table,
-                    "Item": self._history_item(first, terminal=record.terminal),
+                    "Item": history_item(self._table, first, terminal=record.terminal),
                 }
             },
             finish_request,
@@ -186,6 +219,29 @@ class DynamoDeployments:
             )
         except LostRace as exc:
             raise StoreError(f"deployment {record.deployment_id} is already recorded") from exc
+
+    def record_discovery(self, record: DeploymentRecord) -> bool:
+        """An adopted rollout and its first history entry, unless the deployment is already
+        recorded (ours, or adopted by an earlier discovery): False then, nothing written."""
+        first = HistoryEntry.of(record, previous_status=None, observed_at=record.submitted_at)
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": record_item(self._table, record),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": history_item(self._table, first, terminal=False),
+                }
+            },
+        ]
+        return self._table.attempt(
+            lambda: self._table.client.transact_write_items(TransactItems=items)
+        )
 
     # -- the poller's writes: each conditional on the state it read -----------------------------
 
@@ -201,13 +257,13 @@ class DynamoDeployments:
             return self._table.attempt(
                 lambda: self._table.client.put_item(
                     TableName=self._table.name,
-                    Item=self._record_item(after),
+                    Item=record_item(self._table, after),
                     ConditionExpression=guard.expression,
                     ExpressionAttributeNames=guard.names,
                     ExpressionAttributeValues=guard.values,
                 )
             )
-        items = self._observation_items(before, after, entry)
+        items = observation_items(self._table, before, after, entry)
         return self._table.attempt(
             lambda: self._table.client.transact_write_items(TransactItems=items)
         )
@@ -218,35 +274,12 @@ class DynamoDeployments:
         """Several records' status changes, each with its history entry, in one transaction
         (at most :data:`MAX_TRANSACTION_ITEMS` items). False if it was refused as a whole
         (one record lost its race): the caller then writes each on its own."""
-        items = [item for change in changes for item in self._observation_items(*change)]
+        items = [item for change in changes for item in observation_items(self._table, *change)]
         if len(items) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(items)} items: a transaction takes {MAX_TRANSACTION_ITEMS}")
         return self._table.attempt(
             lambda: self._table.client.transact_write_items(TransactItems=items)
         )
-
-    def _observation_items(
-        self, before: DeploymentRecord, after: DeploymentRecord, entry: HistoryEntry
-    ) -> list[TransactWriteItemTypeDef]:
-        guard = _unchanged_since(before)
-        return [
-            {
-                "Put": {
-                    "TableName": self._table.name,
-                    "Item": self._record_item(after),
-                    "ConditionExpression": guard.expression,
-                    "ExpressionAttributeNames": guard.names,
-                    "ExpressionAttributeValues": guard.values,
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table.name,
-                    "Item": self._history_item(entry, terminal=after.terminal),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-        ]
 
     def take_outbox(self, record: DeploymentRecord, now: float, lease_seconds: float) -> bool:
         """Take the right to publish a record's pending events whose writer's lease ran out."""

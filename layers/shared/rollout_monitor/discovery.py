@@ -1,0 +1,160 @@
+"""Discovery: every rollout in flight on the configured orgs' endpoints, not only the
+monitor's own.
+
+On its own cadence (``DiscoveryMinutes``), the schedule's poller lists each org's endpoints,
+reads the status of each endpoint the include and exclude patterns let through (an excluded
+endpoint is never read), and adopts each deployment in flight that the table does not know:
+recorded with ``origin`` external on the InFlight index, so the poller follows it and the
+alert function alerts on it like any other, and announced once as ``Deployment Discovered``
+(through the record's outbox, as every announcement). The adoption is one conditional write:
+a deployment already recorded, by the deploy function or an earlier discovery, is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout_monitor.announcer import Announcer
+from rollout_monitor.cerebras.errors import CerebrasError
+from rollout_monitor.cerebras.models import DeployedModel, EndpointStatus
+from rollout_monitor.events import DeploymentDiscovered, dump_pending
+from rollout_monitor.ports import Deployments, EndpointLister, Publisher
+from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiscoveryScope:
+    """Which endpoints discovery reads: the orgs', minus what the patterns leave out."""
+
+    orgs: tuple[str, ...]
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, orgs: str, include: str, exclude: str) -> DiscoveryScope:
+        def split(text: str) -> tuple[str, ...]:
+            return tuple(p.strip() for p in text.split(",") if p.strip())
+
+        return cls(split(orgs), split(include) or ("*",), split(exclude))
+
+    def wants(self, endpoint_id: str) -> bool:
+        def matches(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatch.fnmatchcase(endpoint_id, p) for p in patterns)
+
+        return matches(self.include) and not matches(self.exclude)
+
+
+@dataclass
+class DiscoveryReport:
+    endpoints_read: int = 0
+    endpoints_excluded: int = 0
+    adopted: list[str] = field(default_factory=list)
+    read_failures: int = 0
+
+
+@dataclass
+class Discovery:
+    scope: DiscoveryScope
+    reader: EndpointLister
+    deployments: Deployments
+    publisher: Publisher
+    run: Callable[..., Awaitable[Any]]  # a blocking AWS call, off the event loop
+    max_concurrency: int = 10
+    now: Callable[[], float] = time.time
+
+    async def discover(self) -> DiscoveryReport:
+        report = DiscoveryReport()
+        known = {r.deployment_id for r in await self.run(self.deployments.in_flight, None)}
+        endpoints = await self._endpoints(report)
+        limit = asyncio.Semaphore(self.max_concurrency)
+        statuses = await asyncio.gather(*(self._read(e, limit, report) for e in endpoints))
+        now = self.now()
+        adopted = [
+            record
+            for status in statuses
+            if status is not None
+            for model in status.deployed_models
+            if model.id not in known and not model.status.terminal
+            for record in [_adopted(status, model, now)]
+            if await self.run(self.deployments.record_discovery, record)
+        ]
+        report.adopted = [r.deployment_id for r in adopted]
+        if adopted:
+            logger.info("rollouts started elsewhere adopted", extra={"deployments": report.adopted})
+            await Announcer(self.deployments, self.publisher, self.run).announce(adopted)
+        return report
+
+    async def _endpoints(self, report: DiscoveryReport) -> list[str]:
+        wanted = []
+        for org in self.scope.orgs:
+            try:
+                listing = await self.reader.list_endpoints(org)
+            except CerebrasError as exc:
+                report.read_failures += 1
+                logger.warning(
+                    "listing an org's endpoints failed", extra={"org": org, "error": str(exc)}
+                )
+                continue
+            for summary in listing.endpoints:
+                if self.scope.wants(summary.endpoint_id):
+                    wanted.append(summary.endpoint_id)
+                else:
+                    report.endpoints_excluded += 1
+        return wanted
+
+    async def _read(
+        self, endpoint_id: str, limit: asyncio.Semaphore, report: DiscoveryReport
+    ) -> EndpointStatus | None:
+        async with limit:
+            try:
+                status = await self.reader.get_endpoint(endpoint_id)
+            except CerebrasError as exc:
+                report.read_failures += 1
+                logger.warning(
+                    "reading an endpoint failed", extra={"endpoint": endpoint_id, "error": str(exc)}
+                )
+                return None
+        report.endpoints_read += 1
+        return status
+
+
+def _adopted(status: EndpointStatus, model: DeployedModel, now: float) -> DeploymentRecord:
+    """The record of a rollout started elsewhere, as its endpoint lists it."""
+    seen = model.status
+    org, arch = status.managing_org_name, status.model_arch_id
+    version = model.model.rpartition("/versions/")[2] or "unknown"
+    record = DeploymentRecord(
+        deployment_id=model.id,
+        endpoint_id=status.name,
+        org_name=org,
+        model_arch_id=arch,
+        version_id=int(version) if version.isdigit() else version,
+        model=model.model or f"orgs/{org}/models/{arch}/versions/unknown",
+        version_alias=model.version_alias,
+        request_id=f"external:{model.id}",
+        origin="external",
+        submitted_at=float(model.created or now),
+        status=seen.value,
+        status_known=seen.known,
+        updated_replicas=model.updated_replicas,
+        total_replicas=model.total_replicas,
+        error_message=model.error_message,
+        last_observed_at=now,
+        last_progress_at=now,
+        listed=True,
+    )
+    event = DeploymentDiscovered.of(record, discovered_at=now)
+    return record.model_copy(
+        update={
+            "pending_events": [dump_pending(event)],
+            "outbox_lease_until": now + OUTBOX_LEASE_SECONDS,
+        }
+    )

@@ -1,0 +1,77 @@
+"""Discovery: rollouts started outside the monitor are adopted, announced once, followed and
+alerted on like its own (issue 17), through the template's stack in moto and the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from rollout_monitor_local.clock import ManualClock
+from rollout_monitor_local.simulator import Simulator
+from tests.integration.conftest import World, make_world
+
+ENDPOINT = "my-org-llama-3.3-70b"
+EXCLUDED = "my-org-qwen-3-32b"
+DISCOVERED = "Deployment Discovered"
+
+
+@pytest.fixture
+def world_with(
+    aws: None,
+    simulator: Simulator,
+    simulator_url: str,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[dict[str, str]], World]:
+    return lambda parameters: make_world(simulator, simulator_url, clock, monkeypatch, parameters)
+
+
+def test_a_rollout_started_elsewhere_is_adopted_once_followed_and_alerted_once(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    world = world_with({"DiscoveryOrgs": "my-org", "DiscoveryExclude": "*qwen*"})
+    started = world.simulator.start_from_console(ENDPOINT, "errors")
+    world.simulator.start_from_console(EXCLUDED, "errors")
+    reads_before = world.simulator.count("GET", f"/endpoints/{EXCLUDED}")
+
+    world.poll()  # the schedule: this interval's discovery, then the cycle
+    world.router.settle()
+    (found,) = world.emitted(DISCOVERED)
+    assert found["detail"]["deployment_id"] == started.id
+    assert found["detail"]["origin"] == "external"
+    record = world.poller.store.deployments.get(started.id)
+    assert (record.origin, record.request_id) == ("external", f"external:{started.id}")
+
+    for _ in range(4):  # the rollout errors; discovery runs again in a later interval
+        world.clock.advance(100)
+        world.poll()
+    world.router.settle()
+    assert len(world.emitted(DISCOVERED)) == 1  # announced once, adopted once
+    changes = [e["detail"] for e in world.emitted("Rollout Status Changed")]
+    assert [c["rollout_status"] for c in changes if c["deployment_id"] == started.id][-1] == "error"
+    (alert,) = world.alerts()
+    assert alert.document["deployment_id"] == started.id
+    assert alert.document["kind"] == "rollout_failed"
+    # the excluded endpoint was never read, by discovery or the poller
+    assert world.simulator.count("GET", f"/endpoints/{EXCLUDED}") == reads_before == 0
+
+
+def test_discovery_runs_once_per_interval_and_not_at_all_without_orgs(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    world = world_with({"DiscoveryOrgs": "my-org", "DiscoveryMinutes": "5"})
+    world.poll()
+    world.clock.advance(60)
+    world.poll()  # the same 5-minute interval: no second listing
+    assert world.simulator.count("GET", "/orgs/my-org/endpoints") == 1
+    world.clock.advance(300)
+    world.poll()
+    assert world.simulator.count("GET", "/orgs/my-org/endpoints") == 2
+
+
+def test_without_orgs_nothing_is_listed(world: World) -> None:
+    world.simulator.start_from_console(ENDPOINT, "errors")
+    world.poll()
+    assert world.simulator.count("GET", "/endpoints") == 0
+    assert world.emitted(DISCOVERED) == []
