@@ -138,6 +138,8 @@ SUCCESS = LastOutcome(
     seconds_since_submission=300.0,
 )
 
+FAILURE = LastOutcome(outcome="failed", deployment_id="d-1", observed_at=T0 + 100)
+
 SAMPLES: dict[str, Callable[[], Alert]] = {
     "failure": lambda: failure_alert(RolloutStatusChanged.model_validate(CHANGE), LINKS),
     "failure-rolled-back": lambda: failure_alert(
@@ -162,7 +164,7 @@ SAMPLES: dict[str, Callable[[], Alert]] = {
     "stall-unlisted": lambda: stall_alert(
         RolloutStalled.model_validate(STALL | {"listed_by_endpoint": False, "episode": 2}), LINKS
     ),
-    "recovery": lambda: recovery_alert("my-org-llama-3.3-70b", SUCCESS, "d-1"),
+    "recovery": lambda: recovery_alert("my-org-llama-3.3-70b", SUCCESS, FAILURE),
     "reachability-down": lambda: reachability_alert(
         CerebrasUnreachable.model_validate(EPISODE | {"event_id": "cerebras:unreachable:3"})
     ),

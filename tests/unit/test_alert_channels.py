@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import jsonschema
@@ -20,8 +22,9 @@ from rollout_monitor.channels import (
     document,
     pagerduty,
 )
-from rollout_monitor.notifier import MAX_MESSAGE_BYTES, attributes
+from rollout_monitor.notifier import MAX_MESSAGE_BYTES, AlertTopic, attributes
 from rollout_monitor.pagerduty import PagerDuty, PagerDutyError
+from rollout_monitor.rejections import invalid
 from rollout_monitor_local.pagerduty import FakePagerDuty
 from rollout_monitor_local.server import serve
 from tests.unit.alert_samples import SAMPLES
@@ -181,3 +184,67 @@ def test_a_refused_event_raises_without_the_routing_key(fake_pagerduty: FakePage
             pager.send(SAMPLES["failure"]())
     assert "not-the-key" not in str(refused.value)
     assert fake_pagerduty.accepted == []
+
+
+class StubSns:
+    """Keeps what ``publish`` was given (the topic adapters' only call)."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, **kwargs: Any) -> dict[str, str]:
+        self.published.append(kwargs)
+        return {"MessageId": f"m-{len(self.published)}"}
+
+
+def test_an_error_message_of_emoji_fits_the_topic_s_limit() -> None:
+    alert = SAMPLES["failure"]()
+    error = next(f for f in alert.facts if f.key == "error_message")
+    huge = replace(error, shown="\U0001f525" * 4000, value="\U0001f525" * 4000)
+    alert = replace(alert, facts=tuple(huge if f is error else f for f in alert.facts))
+    sns = StubSns()
+    AlertTopic("arn:aws:sns:us-east-1:123456789012:t", cast(Any, sns), EmailFormat()).send(alert)
+    (published,) = sns.published
+    assert len(published["Message"].encode()) <= MAX_MESSAGE_BYTES
+    assert json.loads(json.loads(published["Message"])["sqs"])["error_message"] == huge.value
+
+
+def test_a_subject_template_that_renders_nothing_falls_back_to_the_default() -> None:
+    alert = SAMPLES["failure"]()  # no team
+    assert EmailFormat.of("$team", "").subject(alert) == EmailFormat().subject(alert)
+
+
+def test_untrusted_names_in_chat_are_inside_code_spans() -> None:
+    alert = replace(
+        SAMPLES["rejected-invalid_request"](), title="*URGENT* https://evil.example @here"
+    )
+    message = chatbot(alert, "[WARNING] deploy rejected: *URGENT* https://evil.example")
+    title, description = message["content"]["title"], message["content"]["description"]
+    assert title.endswith("`[WARNING] deploy rejected: *URGENT* https://evil.example`")
+    assert description.startswith("`*URGENT* https://evil.example @here`\n")
+    for line in description.split("\n")[1:]:  # each fact's value in its own span
+        assert line.count("`") == 2
+
+
+def test_an_invalid_request_keeps_its_valid_team_for_routing() -> None:
+    rejected = invalid(
+        "r-9", {"team": "search", "labels": {"env": "prod"}, "model": "bad"}, "x", 1.0
+    )
+    assert (rejected.team, rejected.labels) == ("search", {"env": "prod"})
+    hostile = invalid("r-9", {"team": "<!channel>", "labels": {"a": "\n"}}, "x", 1.0)
+    assert (hostile.team, hostile.labels) == (None, {})
+
+
+def test_a_routing_key_secret_without_its_field_is_never_sent(
+    fake_pagerduty: FakePagerDuty,
+) -> None:
+    with serve(fake_pagerduty.app) as base:
+        pager = PagerDuty(
+            lambda: SecretStr('{"other": "secret"}'),
+            httpx.Client(),
+            EmailFormat(),
+            base + "/v2/enqueue",
+        )
+        with pytest.raises(PagerDutyError, match="JSON without routing_key"):
+            pager.send(SAMPLES["failure"]())
+    assert fake_pagerduty.received == []

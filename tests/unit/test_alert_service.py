@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -10,10 +11,13 @@ from rollout_monitor.alerts import AlertInProgressError, AlertService
 from rollout_monitor.events import (
     DeploymentRejected,
     DetailType,
+    LostReason,
     RejectionReason,
+    RolloutLost,
     RolloutStalled,
     RolloutStatusChanged,
 )
+from rollout_monitor.formatting import Alert
 from rollout_monitor.messages import Links
 from rollout_monitor.records import DeploymentRecord, HistoryEntry, Reachability
 from tests.fakes import FakeClaims, FakeDeployments, FakeEndpoints, FakeRequests, FakeTopic
@@ -349,3 +353,86 @@ def test_a_cerebras_episode_number_the_table_never_held_sends_nothing() -> None:
         result = harness.service.handle(detail_type, _episode(detail_type, -1))
         assert len(result.unverified) == 1, detail_type
     assert harness.topic.sent == []
+
+
+@dataclass
+class Pager:
+    """A pager channel: takes what PagerDuty would (critical and recovery), or fails."""
+
+    name: str = "pagerduty"
+    failures: int = 0
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def accepts(self, alert: Alert) -> bool:
+        return alert.page is not None
+
+    def send(self, alert: Alert) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("PagerDuty is down")
+        assert alert.page is not None
+        self.sent.append((alert.page.value, alert.endpoint_id or ""))
+        return f"pd-{len(self.sent)}"
+
+
+def test_a_failing_channel_holds_back_no_other_and_its_retry_sends_it_alone(h: Harness) -> None:
+    pager = Pager(failures=1)
+    h.service.channels = [pager, h.topic]  # the failing channel first
+    detail = h.record(changed("d-1", "error", "failed"))
+    with pytest.raises(RuntimeError, match="PagerDuty is down"):
+        h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, detail)
+    assert h.kinds() == ["rollout_failed"]  # the email went all the same
+    result = h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, detail)  # Lambda's retry
+    assert pager.sent == [("trigger", "e-1")]
+    assert h.kinds() == ["rollout_failed"]  # not sent twice
+    assert (result.sent, result.channels) == (["d-1:error"], ["d-1:error#pagerduty"])
+
+
+def test_a_failure_whose_channel_failed_is_still_recovered_from(h: Harness) -> None:
+    h.service.channels = [Pager(failures=99), h.topic]
+    for _ in range(3):  # every delivery fails on the pager
+        with pytest.raises(RuntimeError):
+            h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "error", "failed"))
+    h.service.channels = [h.topic]
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-2", "done", "succeeded", NOW + 60))
+    assert h.kinds() == ["rollout_failed", "endpoint_recovered"]
+
+
+def test_a_page_is_only_triggered_where_a_recovery_resolves_it() -> None:
+    h = Harness(frozenset({"error", "rolled_back", "cancelled"}))
+    pager = Pager()
+    h.service.channels = [h.topic, pager]
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-1", "cancelled", "cancelled"))
+    assert pager.sent == []  # critical, but nothing would resolve it: not paged
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-2", "error", "failed", NOW + 10))
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-3", "done", "succeeded", NOW + 20))
+    assert pager.sent == [("trigger", "e-1"), ("resolve", "e-1")]
+    assert h.topic.sent[-1].subject.startswith("[INFO] recovered")
+
+
+def test_an_endpoint_gone_pages_and_its_next_success_resolves_it(h: Harness) -> None:
+    pager = Pager()
+    h.service.channels = [h.topic, pager]
+    lost = RolloutLost.of(
+        stored(changed("d-1", "in_progress", None), lost_reason="endpoint_not_found"),
+        reason=LostReason.ENDPOINT_NOT_FOUND,
+        deadline=900,
+        observed_at=NOW,
+    ).model_dump(mode="json")
+    h.deployments.records["d-1"] = stored(
+        changed("d-1", "in_progress", None), lost_reason="endpoint_not_found"
+    )
+    h.service.handle(DetailType.ROLLOUT_LOST, lost)
+    h.handle(DetailType.ROLLOUT_STATUS_CHANGED, changed("d-2", "done", "succeeded", NOW + 60))
+    assert pager.sent == [("trigger", "e-1"), ("resolve", "e-1")]
+
+
+def test_a_recovery_is_routed_as_the_failure_it_closes(h: Harness) -> None:
+    failed = h.record(changed("d-1", "error", "failed"), team="search")
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, failed)
+    done = h.record(changed("d-2", "done", "succeeded", NOW + 60), team="ads")
+    h.service.handle(DetailType.ROLLOUT_STATUS_CHANGED, done)
+    failure, recovery = h.topic.sent
+    assert failure.attributes["team"] == "search"
+    assert recovery.document["kind"] == "endpoint_recovered"
+    assert recovery.attributes["team"] == "search"  # the failed deployment's team

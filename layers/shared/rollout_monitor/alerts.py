@@ -29,6 +29,7 @@ from rollout_monitor.events import (
     CerebrasUnreachable,
     DeploymentRejected,
     DetailType,
+    LostReason,
     Outcome,
     RolloutLost,
     RolloutStalled,
@@ -63,7 +64,8 @@ class AlertInProgressError(Exception):
 
 
 class AlertResult(BaseModel):
-    sent: list[str] = []  # alert keys sent by this invocation
+    sent: list[str] = []  # alert keys sent (on one channel at least) by this invocation
+    channels: list[str] = []  # each channel's claim sent: the key, then key#chatbot...
     severities: list[str] = []  # of each alert sent, in the same order
     skipped: list[str] = []  # already sent by an earlier delivery
     unverified: list[str] = []  # events the table does not bear out: nothing sent
@@ -99,7 +101,7 @@ class AlertService:
         elif detail_type == DetailType.ROLLOUT_LOST:
             lost = self._stored_loss(RolloutLost.model_validate(detail))
             if self._verified(lost, detail, result):
-                self._send(lost.event_id, lost_alert(lost, self.links), result)
+                self._lost(lost, result)
         elif detail_type in (DetailType.CEREBRAS_UNREACHABLE, DetailType.CEREBRAS_REACHABLE):
             episode = self._stored_episode(detail_type, detail)
             if self._verified(episode, detail, result):
@@ -193,13 +195,27 @@ class AlertService:
         return event.model_copy(update={"event_id": kind.id_of(event.episode)})
 
     def _status_changed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
-        if event.rollout_status in self.alert_statuses:
-            key = f"{event.deployment_id}:{event.rollout_status}"
-            self._send(key, failure_alert(event, self.links), result)
-        if event.outcome == Outcome.FAILED:
-            self._failed(event, result)
-        elif event.outcome == Outcome.SUCCEEDED:
-            self._succeeded(event, result)
+        try:
+            if event.rollout_status in self.alert_statuses:
+                key = f"{event.deployment_id}:{event.rollout_status}"
+                self._send(key, failure_alert(event, self.links), result)
+        finally:  # the outcome is remembered even when a channel failed: recoveries need it
+            if event.outcome == Outcome.FAILED:
+                self._failed(event, result)
+            elif event.outcome == Outcome.SUCCEEDED:
+                self._succeeded(event, result)
+
+    def _lost(self, lost: RolloutLost, result: AlertResult) -> None:
+        """Alert on the loss; an endpoint gone (the critical one, paged) counts as failed,
+        so a later success on it is a recovery that resolves the page."""
+        try:
+            self._send(lost.event_id, lost_alert(lost, self.links), result)
+        finally:
+            if lost.reason == LostReason.ENDPOINT_NOT_FOUND:
+                self.outcomes.set_last_outcome(
+                    lost.endpoint_id,
+                    LastOutcome(outcome="failed", **lost.model_dump(include=_OUTCOME_FACTS)),
+                )
 
     def _failed(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         """Remember the failure; if a later success was already handled (this event came
@@ -207,33 +223,44 @@ class AlertService:
         self.outcomes.set_last_outcome(event.endpoint_id, _outcome(event, "failed"))
         last = self.outcomes.last_outcome(event.endpoint_id)
         if last and last.outcome == "succeeded" and last.deployment_id != event.deployment_id:
-            self._recovered(event.endpoint_id, last, event.deployment_id, result)
+            self._recovered(event.endpoint_id, last, _outcome(event, "failed"), result)
 
     def _succeeded(self, event: RolloutStatusChanged, result: AlertResult) -> None:
         last = self.outcomes.last_outcome(event.endpoint_id)
         if last and last.outcome == "failed" and last.deployment_id != event.deployment_id:
-            self._recovered(
-                event.endpoint_id, _outcome(event, "succeeded"), last.deployment_id, result
-            )
+            self._recovered(event.endpoint_id, _outcome(event, "succeeded"), last, result)
         self.outcomes.set_last_outcome(event.endpoint_id, _outcome(event, "succeeded"))
 
     def _recovered(
-        self, endpoint_id: str, success: LastOutcome, failed_id: str, result: AlertResult
+        self, endpoint_id: str, success: LastOutcome, failure: LastOutcome, result: AlertResult
     ) -> None:
         """One notice per failure recovered from, whichever success or order brings it."""
-        notice = recovery_alert(endpoint_id, success, failed_id)
-        self._send(f"recovered:{failed_id}", notice, result)
+        notice = recovery_alert(endpoint_id, success, failure)
+        self._send(f"recovered:{failure.deployment_id}", notice, result)
 
     def _send(self, key: str, alert: Alert, result: AlertResult) -> None:
         """Send ``alert`` to every channel it is for, each once: a channel's claim is the
         alert's key (and the channel's name), so a retry after one channel failed sends
-        only what was not sent."""
+        only what was not sent. Every channel is tried; the first failure is raised after."""
+        failure: Exception | None = None
+        sent = False
         for channel in self.channels:
-            if channel.accepts(alert):
-                claim = f"{key}#{channel.name}" if channel.name else key
-                self._send_once(claim, channel, alert, result)
+            if not channel.accepts(alert):
+                continue
+            claim = f"{key}#{channel.name}" if channel.name else key
+            try:
+                sent |= self._send_once(claim, channel, alert, result)
+            except Exception as exc:  # raised below, once every channel was tried
+                failure = failure or exc
+        if sent:
+            logger.info("alert sent", extra={"alert": key, "severity": alert.severity.value})
+            result.sent.append(key)
+            result.severities.append(alert.severity.value)
+        if failure is not None:
+            raise failure
 
-    def _send_once(self, key: str, channel: Channel, alert: Alert, result: AlertResult) -> None:
+    def _send_once(self, key: str, channel: Channel, alert: Alert, result: AlertResult) -> bool:
+        """Send to one channel under its claim: True if sent now, False if sent before."""
         deadline = self.now() + self.busy_wait_seconds
         state = self.claims.claim(key, self.now(), CLAIM_LEASE_SECONDS)
         while state == AlertClaimState.BUSY and self.now() < deadline:
@@ -241,7 +268,7 @@ class AlertService:
             state = self.claims.claim(key, self.now(), CLAIM_LEASE_SECONDS)
         if state == AlertClaimState.SENT:
             result.skipped.append(key)
-            return
+            return False
         if state == AlertClaimState.BUSY:
             raise AlertInProgressError(f"alert {key} is being sent by another delivery")
         try:
@@ -250,9 +277,8 @@ class AlertService:
             self.claims.release(key)
             raise
         self.claims.sent(key, message_id)
-        logger.info("alert sent", extra={"alert": key, "severity": alert.severity.value})
-        result.sent.append(key)
-        result.severities.append(alert.severity.value)
+        result.channels.append(key)
+        return True
 
 
 def _outcome(event: RolloutStatusChanged, outcome: str) -> LastOutcome:

@@ -70,8 +70,13 @@ class EmailFormat:
         )
 
     def subject(self, alert: Alert) -> str:
-        """ASCII, one line, under SNS's 100 characters, whatever the template."""
-        return subject_line(string.Template(self.subject_template).substitute(_fields(alert)))
+        """ASCII, one line, under SNS's 100 characters, never empty, whatever the template
+        (one that renders nothing, e.g. ``$team`` for an alert without, gives the default)."""
+        fields = _fields(alert)
+        subject = subject_line(string.Template(self.subject_template).substitute(fields))
+        if subject:
+            return subject
+        return subject_line(string.Template(DEFAULT_SUBJECT_TEMPLATE).substitute(fields))
 
     def text(self, alert: Alert) -> str:
         """The text; if it is too long the facts are cut, so the next steps always fit."""
@@ -147,6 +152,7 @@ CHATBOT_STEP = 500
 CHATBOT_KEYWORDS = 5
 CHATBOT_KEYWORD = 50
 CHATBOT_CONTEXT_VALUE = 256
+_MORE = "(the rest is in the email and the JSON alert)"
 _EMOJI = {
     Severity.CRITICAL: ":rotating_light:",
     Severity.WARNING: ":warning:",
@@ -155,8 +161,9 @@ _EMOJI = {
 
 
 def chat_text(text: str, limit: int) -> str:
-    """Untrusted text in chat markdown: no mention, link or formatting can be made from it
-    (Slack's three escapes, no backticks), then bounded."""
+    """Untrusted text for chat markdown, shown inside a code span (where Slack and Teams make
+    no mention, link or formatting): Slack's three escapes, no backtick to leave the span,
+    bounded."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     escaped = escaped.replace("`", "'")
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
@@ -173,14 +180,15 @@ def _chat_steps(alert: Alert) -> list[str]:
 def chatbot(alert: Alert, subject: str) -> dict[str, Any]:
     """The custom notification: the title, the facts as markdown, the steps and links, one
     thread per deployment."""
-    facts = "\n".join(
+    lines = [f"`{chat_text(alert.title, CHATBOT_STEP)}`"] + [
         f"*{f.label}:* `{chat_text(f.shown, CHATBOT_STEP).replace(chr(10), ' ')}`"
         for f in alert.facts
         if f.label is not None
-    )
-    description = chat_text(alert.title, CHATBOT_STEP) + "\n" + facts
-    if len(description) > CHATBOT_DESCRIPTION:
-        description = description[: CHATBOT_DESCRIPTION - 3] + "..."
+    ]
+    description = "\n".join(lines)
+    while len(description) > CHATBOT_DESCRIPTION:  # whole facts go, never half a code span
+        lines = lines[:-1]
+        description = "\n".join([*lines, _MORE])
     keywords = [alert.severity.value, alert.kind, alert.status, alert.team or ""]
     context = {
         "severity": alert.severity.value,
@@ -192,7 +200,7 @@ def chatbot(alert: Alert, subject: str) -> dict[str, Any]:
         "source": "custom",
         "content": {
             "textType": "client-markdown",
-            "title": chat_text(f"{_EMOJI[alert.severity]} {subject}", CHATBOT_TITLE),
+            "title": f"{_EMOJI[alert.severity]} `{chat_text(subject, CHATBOT_TITLE - 30)}`",
             "description": description,
             "nextSteps": _chat_steps(alert),
             "keywords": [chat_text(k, CHATBOT_KEYWORD) for k in keywords if k][:CHATBOT_KEYWORDS],

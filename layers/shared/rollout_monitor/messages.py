@@ -15,6 +15,7 @@ from rollout_monitor.events import (
     CerebrasUnreachable,
     DeploymentRejected,
     LostReason,
+    Outcome,
     RolloutLost,
     RolloutStalled,
     RolloutStatusChanged,
@@ -47,10 +48,6 @@ __all__ = [
     "stall_alert",
     "subject_line",
 ]
-
-
-def _pages(severity: Severity) -> PageAction | None:
-    return PageAction.TRIGGER if severity == Severity.CRITICAL else None
 
 
 type _AboutOne = RolloutStatusChanged | RolloutStalled | RolloutLost
@@ -136,7 +133,8 @@ def failure_alert(event: RolloutStatusChanged, links: Links) -> Alert:
         ),
         links=tuple(urls),
         status=event.rollout_status,
-        page=_pages(severity),
+        # paged only when a recovery can resolve it: a failed outcome (not cancelled)
+        page=PageAction.TRIGGER if event.outcome == Outcome.FAILED else None,
     )
 
 
@@ -233,8 +231,10 @@ def rejection_alert(event: DeploymentRejected) -> Alert:
     )
 
 
-def recovery_alert(endpoint_id: str, success: LastOutcome, failed_deployment_id: str) -> Alert:
-    """The endpoint rolled out ``success`` after ``failed_deployment_id`` had failed."""
+def recovery_alert(endpoint_id: str, success: LastOutcome, failure: LastOutcome) -> Alert:
+    """The endpoint rolled out ``success`` after ``failure``; routed as the failure was (its
+    thread, its team), as it closes it."""
+    failed_deployment_id = failure.deployment_id
     return Alert(
         kind="endpoint_recovered",
         severity=Severity.INFO,
@@ -256,8 +256,8 @@ def recovery_alert(endpoint_id: str, success: LastOutcome, failed_deployment_id:
         endpoint_id=endpoint_id,
         status="done",
         thread=failed_deployment_id,  # the failure's conversation, closed
-        team=success.team,
-        labels=success.labels,
+        team=failure.team,
+        labels=failure.labels,
         page=PageAction.RESOLVE,
     )
 
@@ -304,7 +304,7 @@ def lost_alert(event: RolloutLost, links: Links) -> Alert:
         ),
         links=tuple(urls),
         status="lost",
-        page=_pages(severity),
+        page=PageAction.TRIGGER if gone else None,  # resolved by the endpoint's next success
     )
 
 

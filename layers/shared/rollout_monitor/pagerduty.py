@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 PAGERDUTY_SECRET_FIELD = "routing_key"  # noqa: S105  (a field name, not a secret)
 ATTEMPTS = 4
+MAX_SECONDS = 15.0  # of retries: within the alert function's 30 s, with its other calls
 TIMEOUT_SECONDS = 5.0
 MAX_ERROR_TEXT = 300  # of PagerDuty's answer, in an exception
 
@@ -63,10 +64,13 @@ class PagerDuty:
 
     def send(self, alert: Alert) -> str:
         """Send the event; return the dedup key PagerDuty answered with."""
-        event = pagerduty(alert, self._email.subject(alert), self._routing_key().get_secret_value())
+        key = self._routing_key().get_secret_value()
+        if key.startswith("{"):  # never send a whole JSON secret as the key
+            raise PagerDutyError(f"the routing key secret is JSON without {PAGERDUTY_SECRET_FIELD}")
+        event = pagerduty(alert, self._email.subject(alert), key)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
-            stop=tenacity.stop_after_attempt(ATTEMPTS),
+            stop=tenacity.stop_after_attempt(ATTEMPTS) | tenacity.stop_after_delay(MAX_SECONDS),
             wait=tenacity.wait_exponential_jitter(initial=1.0, max=8.0, jitter=0.5),
             sleep=self._sleep,
             reraise=True,

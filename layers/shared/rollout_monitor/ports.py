@@ -25,7 +25,7 @@ from rollout_monitor.records import (
 if TYPE_CHECKING:
     from rollout_monitor.formatting import Alert
 
-MAX_SUBJECT_LENGTH = 99  # what every Sender takes: SNS's subject (ASCII, one line, < 100)
+MAX_SUBJECT_LENGTH = 99  # every alert's subject: SNS's (ASCII, one line, < 100)
 
 
 class Deployments(Protocol):

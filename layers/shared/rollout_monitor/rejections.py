@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from rollout_monitor.cerebras.errors import CerebrasAuthenticationError, CerebrasRefusedError
 from rollout_monitor.events import (
@@ -24,6 +24,7 @@ from rollout_monitor.events import (
     DetailType,
     RejectionReason,
 )
+from rollout_monitor.events.base import Labels, Team
 from rollout_monitor.records import RequestClaim, RequestContent
 
 MAX_SHOWN = 256  # untrusted text copied from an invalid request into its rejection
@@ -41,7 +42,21 @@ def invalid(request_id: str, detail: Any, problem: str, now: float) -> Deploymen
         endpoint_id=_text(shown.get("endpoint_id")),
         model=_text(shown.get("model")),
         requested_by=_text(shown.get("requested_by")),
+        team=_valid(_TEAM, shown.get("team")),
+        labels=_valid(_LABELS, shown.get("labels")),
     ).model_copy(update={"event_id": f"rejected:{request_id}:invalid:{_digest(detail)}"})
+
+
+_TEAM: TypeAdapter[str] = TypeAdapter(Team)
+_LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
+
+
+def _valid[T](adapter: TypeAdapter[T], value: Any) -> T | None:
+    """An invalid request's routing, when it is valid itself: its team still sees it."""
+    try:
+        return None if value is None else adapter.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def conflict(

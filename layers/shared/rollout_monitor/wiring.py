@@ -143,13 +143,16 @@ def alert_channels(settings: AlertSettings) -> list[Channel]:
     email = EmailFormat.of(settings.alert_subject_template, settings.alert_body_template)
     sns = boto3.client("sns")
     channels: list[Channel] = [AlertTopic(settings.alert_topic_arn, sns, email)]
+    # the templates are the email's: chat and pager keep the default subject
     if settings.chatbot_topic_arn:
-        channels.append(ChatTopic(settings.chatbot_topic_arn, sns, email))
+        channels.append(ChatTopic(settings.chatbot_topic_arn, sns, EmailFormat()))
     if settings.pagerduty_routing_key_secret_arn:
         key = SecretsManagerKey(
             settings.pagerduty_routing_key_secret_arn, 300, field=PAGERDUTY_SECRET_FIELD
         )
-        channels.append(PagerDuty(key, httpx.Client(), email, settings.pagerduty_events_url))
+        channels.append(
+            PagerDuty(key, httpx.Client(), EmailFormat(), settings.pagerduty_events_url)
+        )
     return channels
 
 
