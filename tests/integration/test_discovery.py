@@ -9,7 +9,7 @@ import pytest
 
 from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.simulator import Simulator
-from tests.integration.conftest import World, make_world
+from tests.integration.conftest import World, make_world, sample_event
 
 ENDPOINT = "my-org-llama-3.3-70b"
 EXCLUDED = "my-org-qwen-3-32b"
@@ -75,3 +75,24 @@ def test_without_orgs_nothing_is_listed(world: World) -> None:
     world.poll()
     assert world.simulator.count("GET", "/endpoints") == 0
     assert world.emitted(DISCOVERED) == []
+
+
+def test_a_deploy_to_an_endpoint_with_an_adopted_rollout_is_refused_busy_naming_it(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    world = world_with({"DiscoveryOrgs": "my-org"})
+    started = world.simulator.start_from_console(ENDPOINT, "stalls")
+    world.poll()
+    event = sample_event("deploy-requested.json")
+    event["detail"] = {
+        "endpoint_id": ENDPOINT,
+        "model": "orgs/my-org/models/llama-3.3-70b/versions/succeeds",
+        "request_id": "after-discovery",
+    }
+    result = world.runtimes["DeployFunction"].invoke(event)
+    assert (result["outcome"], result["reason"]) == ("rejected", "endpoint_busy")
+    (rejected,) = world.emitted("Deployment Rejected")
+    assert rejected["detail"]["blocking_deployment_id"] == started.id
+    assert "started outside the monitor" in rejected["detail"]["message"]
+    event["detail"] |= {"request_id": "forced", "force": True}
+    assert world.runtimes["DeployFunction"].invoke(event)["outcome"] == "submitted"

@@ -127,6 +127,7 @@ EXERCISES: dict[str, Exercise] = {
     ),
     "endpoints.release": lambda call, _: call("e-1", "r-1"),
     "endpoints.free": lambda call, _: call("e-1", "d-1"),
+    "endpoints.hold_external": lambda call, _: (call("e-9", "d-9", NOW), call("e-9", "d-8", NOW)),
     "endpoints.last_outcome": lambda call, _: call("e-1"),
     "endpoints.set_last_outcome": lambda call, _: call("e-1", OUTCOME),
     "alert_claims.claim": lambda call, _: (call("c-1", NOW, 60), call("c-1", NOW, 60)),

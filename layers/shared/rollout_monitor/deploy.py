@@ -45,6 +45,7 @@ from rollout_monitor.events import (
 from rollout_monitor.ports import DeployApi, EndpointHolds, Publisher, Requests, Submissions
 from rollout_monitor.reconcile import ReconcilePolicy, Reconciler, record_from_operation
 from rollout_monitor.records import (
+    EXTERNAL_REQUEST,
     OUTBOX_LEASE_SECONDS,
     DeploymentRecord,
     RequestClaim,
@@ -240,6 +241,8 @@ class DeployService:
         if hold is None:
             return None
         blocking = hold.deployment_id or f"request {hold.request_id}"
+        if hold.request_id.startswith(EXTERNAL_REQUEST):
+            blocking += " (started outside the monitor)"
         return rejection(
             request,
             claim.request_id,

@@ -24,8 +24,8 @@ from rollout_monitor.announcer import Announcer
 from rollout_monitor.cerebras.errors import CerebrasError
 from rollout_monitor.cerebras.models import DeployedModel, EndpointStatus
 from rollout_monitor.events import DeploymentDiscovered, dump_pending
-from rollout_monitor.ports import Deployments, EndpointLister, Publisher
-from rollout_monitor.records import OUTBOX_LEASE_SECONDS, DeploymentRecord
+from rollout_monitor.ports import Deployments, EndpointLister, EndpointRelease, Publisher
+from rollout_monitor.records import EXTERNAL_REQUEST, OUTBOX_LEASE_SECONDS, DeploymentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Discovery:
     scope: DiscoveryScope
     reader: EndpointLister
     deployments: Deployments
+    endpoints: EndpointRelease
     publisher: Publisher
     run: Callable[..., Awaitable[Any]]  # a blocking AWS call, off the event loop
     max_concurrency: int = 10
@@ -87,6 +88,10 @@ class Discovery:
             if await self.run(self.deployments.record_discovery, record)
         ]
         report.adopted = [r.deployment_id for r in adopted]
+        for record in adopted:  # a free endpoint is held, so a deploy to it is refused busy
+            await self.run(
+                self.endpoints.hold_external, record.endpoint_id, record.deployment_id, now
+            )
         if adopted:
             logger.info("rollouts started elsewhere adopted", extra={"deployments": report.adopted})
             await Announcer(self.deployments, self.publisher, self.run).announce(adopted)
@@ -139,7 +144,7 @@ def _adopted(status: EndpointStatus, model: DeployedModel, now: float) -> Deploy
         version_id=int(version) if version.isdigit() else version,
         model=model.model or f"orgs/{org}/models/{arch}/versions/unknown",
         version_alias=model.version_alias,
-        request_id=f"external:{model.id}",
+        request_id=f"{EXTERNAL_REQUEST}{model.id}",
         origin="external",
         submitted_at=float(model.created or now),
         status=seen.value,

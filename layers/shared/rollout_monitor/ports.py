@@ -86,9 +86,11 @@ class EndpointHolds(Protocol):
 
 
 class EndpointRelease(Protocol):
-    """The poller frees an endpoint whose rollout ended."""
+    """The poller frees an endpoint whose rollout ended; discovery holds a free endpoint for
+    the rollout it adopted."""
 
     def free(self, endpoint_id: str, deployment_id: str) -> None: ...
+    def hold_external(self, endpoint_id: str, deployment_id: str, now: float) -> bool: ...
 
 
 class EndpointOutcomes(Protocol):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from rollout_monitor.cerebras.status import RolloutStatus
 
 OUTBOX_LEASE_SECONDS = 60.0
+EXTERNAL_REQUEST = "external:"  # the request id of an adopted rollout: "external:<deployment>"
 
 
 class Outbox(BaseModel):

@@ -216,6 +216,7 @@ class PollerContainer:
                 scope,
                 client,
                 self.store.deployments,
+                self.store.endpoints,
                 self.publisher,
                 asyncio.to_thread,
                 self.settings.poll_max_concurrency,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout_monitor.records import EndpointHolder, LastOutcome
+from rollout_monitor.records import EXTERNAL_REQUEST, EndpointHolder, LastOutcome
 from rollout_monitor.store.items import (
     ALL_OUTCOMES,
     BY_ENDPOINT_INDEX,
@@ -63,6 +63,23 @@ class DynamoEndpoints:
                 )
             return EndpointHolder.model_validate(from_item(existing))
         return None
+
+    def hold_external(self, endpoint_id: str, deployment_id: str, now: float) -> bool:
+        """Hold a free endpoint for a rollout started outside the monitor (False if held)."""
+        holder = EndpointHolder(
+            endpoint_id=endpoint_id,
+            request_id=f"{EXTERNAL_REQUEST}{deployment_id}",
+            deployment_id=deployment_id,
+            claimed_at=now,
+        )
+        item = to_item(holder.model_dump(mode="json")) | endpoint_key(endpoint_id)
+        return self._table.attempt(
+            lambda: self._table.client.put_item(
+                TableName=self._table.name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )
 
     def release(self, endpoint_id: str, request_id: str) -> None:
         """Let go of a hold this request took but never used (no deployment recorded)."""
