@@ -38,7 +38,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
 )
 
-from benchmarks import costsheet
+from benchmarks import costsheet, discovery
 from benchmarks.costsheet import Phase
 from benchmarks.meter import CLIENT, Meter
 from benchmarks.prices import PRICES_AS_OF, REGION, fixed_resources, item_bytes
@@ -297,6 +297,8 @@ def main() -> None:
     idle_month = costsheet.print_sheet(months)
     print()
     costsheet.print_fixed(fixed_resources(load_sam_template(DEFAULT_TEMPLATE)))
+    print()
+    discovery.print_sheet(memory)
     print()
     costsheet.print_counts(months)
     print()

@@ -96,3 +96,11 @@ def test_a_deploy_to_an_endpoint_with_an_adopted_rollout_is_refused_busy_naming_
     assert "started outside the monitor" in rejected["detail"]["message"]
     event["detail"] |= {"request_id": "forced", "force": True}
     assert world.runtimes["DeployFunction"].invoke(event)["outcome"] == "submitted"
+
+
+def test_the_cost_benchmark_counts_one_listing_and_one_read_per_endpoint() -> None:
+    from benchmarks.discovery import one_run
+
+    calls, listings, reads = one_run(10)
+    assert (listings, reads) == (1, 10)
+    assert calls == {"UpdateItem": 1, "Query": 1}  # the run's slot, the InFlight index
