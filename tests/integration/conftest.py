@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,18 @@ def make_world(
     deploy_service.poll_now = lambda endpoint_id: queue.start(shard_of(endpoint_id, shards), 0)
     runtimes["AlertFunction"].module.service().now = clock.now
     return World(stack, simulator, clock, Router(stack, runtimes), runtimes, queue)
+
+
+@pytest.fixture
+def world_with(
+    aws: None,
+    simulator: Simulator,
+    simulator_url: str,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[dict[str, str]], World]:
+    """A world whose stack has these template parameters."""
+    return lambda parameters: make_world(simulator, simulator_url, clock, monkeypatch, parameters)
 
 
 @pytest.fixture

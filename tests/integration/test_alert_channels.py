@@ -13,11 +13,9 @@ import jsonschema
 import pytest
 
 from rollout_monitor.events import SOURCE
-from rollout_monitor_local.clock import ManualClock
 from rollout_monitor_local.pagerduty import FakePagerDuty
 from rollout_monitor_local.server import serve
-from rollout_monitor_local.simulator import Simulator
-from tests.integration.conftest import World, make_world
+from tests.integration.conftest import World
 
 ENDPOINT = "my-org-llama-3.3-70b"
 OTHER = "my-org-qwen-3-32b"
@@ -116,18 +114,6 @@ def test_the_chat_topic_gets_every_alert_as_a_custom_notification(
     assert [m["metadata"]["eventType"] for m in sent] == ["rollout_failed", "endpoint_recovered"]
     assert {m["metadata"]["threadId"] for m in sent} == {failed}  # one thread, closed
     assert len(world.alerts()) == 2  # the alert topic still gets them
-
-
-@pytest.fixture
-def world_with(
-    aws: None,
-    simulator: Simulator,
-    simulator_url: str,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[dict[str, str]], World]:
-    """A world whose stack has these template parameters."""
-    return lambda parameters: make_world(simulator, simulator_url, clock, monkeypatch, parameters)
 
 
 @pytest.fixture

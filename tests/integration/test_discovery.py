@@ -5,26 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
-from rollout_monitor_local.clock import ManualClock
-from rollout_monitor_local.simulator import Simulator
-from tests.integration.conftest import World, make_world, sample_event
+from tests.integration.conftest import World, sample_event
 
 ENDPOINT = "my-org-llama-3.3-70b"
 EXCLUDED = "my-org-qwen-3-32b"
 DISCOVERED = "Deployment Discovered"
-
-
-@pytest.fixture
-def world_with(
-    aws: None,
-    simulator: Simulator,
-    simulator_url: str,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[dict[str, str]], World]:
-    return lambda parameters: make_world(simulator, simulator_url, clock, monkeypatch, parameters)
 
 
 def test_a_rollout_started_elsewhere_is_adopted_once_followed_and_alerted_once(

@@ -100,15 +100,8 @@ class Discovery:
     async def _endpoints(self, report: DiscoveryReport) -> list[str]:
         wanted = []
         for org in self.scope.orgs:
-            try:
-                listing = await self.reader.list_endpoints(org)
-            except CerebrasError as exc:
-                report.read_failures += 1
-                logger.warning(
-                    "listing an org's endpoints failed", extra={"org": org, "error": str(exc)}
-                )
-                continue
-            for summary in listing.endpoints:
+            listing = await _tried(self.reader.list_endpoints(org), report, org)
+            for summary in listing.endpoints if listing else []:
                 if self.scope.wants(summary.endpoint_id):
                     wanted.append(summary.endpoint_id)
                 else:
@@ -119,16 +112,20 @@ class Discovery:
         self, endpoint_id: str, limit: asyncio.Semaphore, report: DiscoveryReport
     ) -> EndpointStatus | None:
         async with limit:
-            try:
-                status = await self.reader.get_endpoint(endpoint_id)
-            except CerebrasError as exc:
-                report.read_failures += 1
-                logger.warning(
-                    "reading an endpoint failed", extra={"endpoint": endpoint_id, "error": str(exc)}
-                )
-                return None
-        report.endpoints_read += 1
+            status = await _tried(self.reader.get_endpoint(endpoint_id), report, endpoint_id)
+        report.endpoints_read += status is not None
         return status
+
+
+async def _tried[T](call: Awaitable[T], report: DiscoveryReport, what: str) -> T | None:
+    """A Cerebras read; a failure is counted and logged, and the rest of the run goes on
+    (the next run reads it again)."""
+    try:
+        return await call
+    except CerebrasError as exc:
+        report.read_failures += 1
+        logger.warning("a discovery read failed", extra={"target": what, "error": str(exc)})
+        return None
 
 
 def _adopted(status: EndpointStatus, model: DeployedModel, now: float) -> DeploymentRecord:
