@@ -70,23 +70,32 @@ SAMPLES = [
     Sample(
         "rollout-status-changed-error.json",
         "AlertFunction",
-        {"sent": [], "skipped": [], "unverified": [f"{DEPLOYMENT}:2"]},
+        {"sent": [], "channels": [], "skipped": [], "unverified": [f"{DEPLOYMENT}:2"]},
     ),
     Sample(
         "rollout-stalled.json",
         "AlertFunction",
-        {"sent": [], "skipped": [], "unverified": [f"{DEPLOYMENT}:stall:1"]},
+        {"sent": [], "channels": [], "skipped": [], "unverified": [f"{DEPLOYMENT}:stall:1"]},
     ),
     Sample(
         "deployment-rejected.json",
         "AlertFunction",
-        {"sent": ["rejected:release-2026-11-26-2"], "skipped": [], "unverified": []},
+        {
+            "sent": ["rejected:release-2026-11-26-2"],
+            "channels": ["rejected:release-2026-11-26-2"],
+            "skipped": [],
+            "unverified": [],
+        },
         alerts=1,
     ),
     Sample(SAM_SAMPLE, "PollerFunction", IDLE_POLL),
     # No request_id in an empty detail: the event id is the request's key.
     Sample(SAM_SAMPLE, "DeployFunction", rejected("cdc73f9d-aea9-11e3-9d5a-835b769c0d9c")),
-    Sample(SAM_SAMPLE, "AlertFunction", {"sent": [], "skipped": [], "unverified": []}),
+    Sample(
+        SAM_SAMPLE,
+        "AlertFunction",
+        {"sent": [], "channels": [], "skipped": [], "unverified": []},
+    ),
 ]
 
 
@@ -104,6 +113,7 @@ def test_alert_function_logs_and_skips_an_event_it_has_no_alert_for(
 ) -> None:
     assert world.runtimes["AlertFunction"].invoke(sample_event(SAM_SAMPLE)) == {
         "sent": [],
+        "channels": [],
         "skipped": [],
         "unverified": [],
     }

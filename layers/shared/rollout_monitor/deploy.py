@@ -37,7 +37,6 @@ from rollout_monitor.events import (
     DeployRequested,
     DetailType,
     OutboundDetail,
-    RejectionReason,
     RolloutStatusChanged,
     dump_pending,
     load_pending,
@@ -45,7 +44,6 @@ from rollout_monitor.events import (
 from rollout_monitor.ports import DeployApi, EndpointHolds, Publisher, Requests, Submissions
 from rollout_monitor.reconcile import ReconcilePolicy, Reconciler, record_from_operation
 from rollout_monitor.records import (
-    EXTERNAL_REQUEST,
     OUTBOX_LEASE_SECONDS,
     DeploymentRecord,
     RequestClaim,
@@ -53,12 +51,12 @@ from rollout_monitor.records import (
     RequestState,
 )
 from rollout_monitor.rejections import (
+    busy,
     conflict,
     envelope_problem,
     invalid,
     problems,
     refusal,
-    rejection,
     request_id_of,
 )
 
@@ -240,18 +238,7 @@ class DeployService:
             )
         if hold is None:
             return None
-        blocking = hold.deployment_id or f"request {hold.request_id}"
-        if hold.request_id.startswith(EXTERNAL_REQUEST):
-            blocking += " (started outside the monitor)"
-        return rejection(
-            request,
-            claim.request_id,
-            RejectionReason.ENDPOINT_BUSY,
-            f"endpoint {request.endpoint_id} already has a rollout in flight: {blocking}; "
-            "send force=true to deploy anyway",
-            self.now(),
-            blocking_deployment_id=hold.deployment_id,
-        )
+        return busy(request, claim.request_id, hold, self.now())
 
     def _finished(self, deployment_id: str | None) -> bool:
         record = None if deployment_id is None else self.deployments.get(deployment_id)

@@ -25,7 +25,12 @@ from rollout_monitor.events import (
     RejectionReason,
 )
 from rollout_monitor.events.base import Labels, Team
-from rollout_monitor.records import RequestClaim, RequestContent
+from rollout_monitor.records import (
+    EXTERNAL_REQUEST,
+    EndpointHolder,
+    RequestClaim,
+    RequestContent,
+)
 
 MAX_SHOWN = 256  # untrusted text copied from an invalid request into its rejection
 MAX_MESSAGE = 1000
@@ -148,6 +153,24 @@ def rejection(
         team=request.team,
         labels=request.labels,
         **extra,
+    )
+
+
+def busy(
+    request: DeployRequested, request_id: str, hold: EndpointHolder, now: float
+) -> DeploymentRejected:
+    """The endpoint has a rollout in flight: ours, or one started elsewhere (adopted)."""
+    blocking = hold.deployment_id or f"request {hold.request_id}"
+    if hold.request_id.startswith(EXTERNAL_REQUEST):
+        blocking += " (started outside the monitor)"
+    return rejection(
+        request,
+        request_id,
+        RejectionReason.ENDPOINT_BUSY,
+        f"endpoint {request.endpoint_id} already has a rollout in flight: {blocking}; "
+        "send force=true to deploy anyway",
+        now,
+        blocking_deployment_id=hold.deployment_id,
     )
 
 
