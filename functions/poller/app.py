@@ -19,25 +19,43 @@ def runtime() -> PollerContainer:
     return poller_container()
 
 
+DISCOVERY_BUDGET_SECONDS = 20.0  # of the function's 60 s, after the cycle
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's envelope carries nothing the poller needs, so nothing in it is checked.
     shards = shards_in(event)
-    if shards is None:  # the schedule: discovery's cadence too
-        discovered = asyncio.run(runtime().discover())
-        if discovered is not None:
-            record_discovery(discovered)
-        if runtime().settings.poll_shards > 1:
-            runtime().fan_out()
-            return {"cycles": 0, "fanned_out": runtime().settings.poll_shards}
-        shards = [0]
-    reports = asyncio.run(runtime().poll(shards))
-    record_cycles(reports, runtime().reachability.observe(reports), runtime().now())
-    return {
-        "cycles": len(reports),
-        "in_flight": sum(r.in_flight for r in reports),
-        "transitions": sum(r.transitions for r in reports),
-        "stalls": sum(r.stalls for r in reports),
-        "announced": sum(r.announced for r in reports),
-    }
+    result: dict[str, Any]
+    if shards is None and runtime().settings.poll_shards > 1:
+        runtime().fan_out()
+        result = {"cycles": 0, "fanned_out": runtime().settings.poll_shards}
+    else:
+        reports = asyncio.run(runtime().poll([0] if shards is None else shards))
+        record_cycles(reports, runtime().reachability.observe(reports), runtime().now())
+        result = {
+            "cycles": len(reports),
+            "in_flight": sum(r.in_flight for r in reports),
+            "transitions": sum(r.transitions for r in reports),
+            "stalls": sum(r.stalls for r in reports),
+            "announced": sum(r.announced for r in reports),
+        }
+    if shards is None:  # the schedule is discovery's cadence too
+        result["discovered"] = _discover()
+    return result
+
+
+def _discover() -> int:
+    """This interval's discovery, if it is on; a failure is logged and counted (metric
+    DiscoveryFailures), never the cycle's, and the next interval runs it again."""
+    try:
+        report = asyncio.run(asyncio.wait_for(runtime().discover(), DISCOVERY_BUDGET_SECONDS))
+    except Exception:
+        logger.exception("discovery failed")
+        metrics.add_metric(name="DiscoveryFailures", unit="Count", value=1)
+        return 0
+    if report is None:
+        return 0
+    record_discovery(report)
+    return len(report.adopted)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.integration.conftest import World, sample_event
 
 ENDPOINT = "my-org-llama-3.3-70b"
@@ -89,3 +91,37 @@ def test_the_cost_benchmark_counts_one_listing_and_one_read_per_endpoint() -> No
     calls, listings, reads = one_run(10)
     assert (listings, reads) == (1, 10)
     assert calls == {"UpdateItem": 1, "Query": 1}  # the run's slot, the InFlight index
+
+
+def test_a_rollout_on_an_endpoint_a_deploy_request_holds_is_left_to_that_request(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    """deployModel answered ambiguously: its rollout may be this one, and the request's retry
+    adopts it as its own. Discovery adopts it only once the request's hold has gone stale."""
+    world = world_with({"DiscoveryOrgs": "my-org"})
+    endpoints = world.poller.store.endpoints
+    assert endpoints.claim(ENDPOINT, "r-1", world.clock.now(), force=False, stale_after=900) is None
+    started = world.simulator.start_from_console(ENDPOINT, "stalls")
+    world.poll()
+    assert world.emitted(DISCOVERED) == []
+    assert world.poller.store.deployments.get(started.id) is None
+    world.clock.advance(901)
+    world.poll()
+    (found,) = world.emitted(DISCOVERED)
+    assert found["detail"]["deployment_id"] == started.id
+
+
+def test_a_discovery_that_fails_costs_the_cycle_nothing(
+    world_with: Callable[[dict[str, str]], World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = world_with({"DiscoveryOrgs": "my-org"})
+    deployment_id = world.deploy("errors")
+    world.clock.advance(40)
+
+    async def broken() -> None:
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(world.poller, "discover", broken)
+    result = world.poll()
+    assert (result["cycles"], result["discovered"]) == (1, 0)
+    assert world.poller.store.deployments.get(deployment_id).status == "error"

@@ -108,7 +108,7 @@ EXERCISES: dict[str, Exercise] = {
     "deployments.clear_outboxes": lambda call, _: call([RECORD, DONE]),
     "deployments.release_outbox": lambda call, _: call(RECORD),
     "deployments.record_submission": lambda call, _: (call(RECORD, NOW), call(DONE, NOW)),
-    "deployments.record_discovery": lambda call, _: (call(MOVED), call(MOVED)),
+    "deployments.record_discovery": lambda call, _: (call(MOVED, NOW), call(MOVED, NOW)),
     "requests.claim": lambda call, _: (
         call("r-1", CONTENT, NOW, 60),
         call("r-1", CONTENT, NOW, 60),

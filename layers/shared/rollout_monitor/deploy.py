@@ -241,8 +241,11 @@ class DeployService:
         return busy(request, claim.request_id, hold, self.now())
 
     def _finished(self, deployment_id: str | None) -> bool:
-        record = None if deployment_id is None else self.deployments.get(deployment_id)
-        return record is not None and record.terminal
+        """The hold's deployment ended (or its record expired: it ended long ago)."""
+        if deployment_id is None:
+            return False
+        record = self.deployments.get(deployment_id)
+        return record is None or record.terminal
 
     # -- duplicates -----------------------------------------------------------------------------
 

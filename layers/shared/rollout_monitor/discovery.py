@@ -29,6 +29,11 @@ from rollout_monitor.records import EXTERNAL_REQUEST, OUTBOX_LEASE_SECONDS, Depl
 
 logger = logging.getLogger(__name__)
 
+MAX_ENDPOINTS = 1000  # read in one run, every org together: the rest wait for the next runs
+HOLD_STALE_SECONDS = 900.0  # the deploy function's: a request's hold with nothing recorded
+MAX_AGE_SECONDS = 7 * 86_400.0  # the poller's: older, a listed model is no rollout in flight
+MAX_LOGGED = 200  # of an id from the API, in a log line
+
 
 @dataclass(frozen=True)
 class DiscoveryScope:
@@ -80,12 +85,12 @@ class Discovery:
         now = self.now()
         adopted = [
             record
-            for status in statuses
+            for endpoint_id, status in zip(endpoints, statuses, strict=True)
             if status is not None
             for model in status.deployed_models
-            if model.id not in known and not model.status.terminal
-            for record in [_adopted(status, model, now)]
-            if await self.run(self.deployments.record_discovery, record)
+            if model.id not in known and _in_flight(model, now)
+            for record in [_adopted(endpoint_id, status, model, now)]
+            if await self.run(self.deployments.record_discovery, record, now - HOLD_STALE_SECONDS)
         ]
         report.adopted = [r.deployment_id for r in adopted]
         for record in adopted:  # a free endpoint is held, so a deploy to it is refused busy
@@ -106,7 +111,9 @@ class Discovery:
                     wanted.append(summary.endpoint_id)
                 else:
                     report.endpoints_excluded += 1
-        return wanted
+        if len(wanted) > MAX_ENDPOINTS:
+            logger.warning("too many endpoints for one run", extra={"endpoints": len(wanted)})
+        return wanted[:MAX_ENDPOINTS]
 
     async def _read(
         self, endpoint_id: str, limit: asyncio.Semaphore, report: DiscoveryReport
@@ -124,18 +131,30 @@ async def _tried[T](call: Awaitable[T], report: DiscoveryReport, what: str) -> T
         return await call
     except CerebrasError as exc:
         report.read_failures += 1
-        logger.warning("a discovery read failed", extra={"target": what, "error": str(exc)})
+        logger.warning(
+            "a discovery read failed", extra={"target": what[:MAX_LOGGED], "error": str(exc)}
+        )
         return None
 
 
-def _adopted(status: EndpointStatus, model: DeployedModel, now: float) -> DeploymentRecord:
-    """The record of a rollout started elsewhere, as its endpoint lists it."""
+def _in_flight(model: DeployedModel, now: float) -> bool:
+    """A rollout in flight, as far as the listing says: a known status that has not ended
+    (an unknown state may be a finished model's), created within the last week."""
+    seen = model.status
+    recent = model.created is None or now - model.created < MAX_AGE_SECONDS
+    return seen.known and not seen.terminal and recent
+
+
+def _adopted(
+    endpoint_id: str, status: EndpointStatus, model: DeployedModel, now: float
+) -> DeploymentRecord:
+    """The record of a rollout started elsewhere, as the endpoint read lists it."""
     seen = model.status
     org, arch = status.managing_org_name, status.model_arch_id
     version = model.model.rpartition("/versions/")[2] or "unknown"
     record = DeploymentRecord(
         deployment_id=model.id,
-        endpoint_id=status.name,
+        endpoint_id=endpoint_id,
         org_name=org,
         model_arch_id=arch,
         version_id=int(version) if version.isdigit() else version,

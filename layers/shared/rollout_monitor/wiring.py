@@ -207,8 +207,10 @@ class PollerContainer:
             self.settings.discovery_include,
             self.settings.discovery_exclude,
         )
-        slot = math.floor(self.now() / (self.settings.discovery_minutes * 60))
-        if not scope.orgs or not self.store.poll_slots.claim(DISCOVERY_SLOTS, slot):
+        interval = self.settings.discovery_minutes * 60
+        # the slot's start in seconds, not its number: a changed interval still moves on
+        started = math.floor(self.now() / interval) * interval
+        if not scope.orgs or not self.store.poll_slots.claim(DISCOVERY_SLOTS, int(started)):
             return None
         client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
         try:

@@ -220,11 +220,25 @@ class DynamoDeployments:
         except LostRace as exc:
             raise StoreError(f"deployment {record.deployment_id} is already recorded") from exc
 
-    def record_discovery(self, record: DeploymentRecord) -> bool:
+    def record_discovery(self, record: DeploymentRecord, hold_stale_before: float) -> bool:
         """An adopted rollout and its first history entry, unless the deployment is already
-        recorded (ours, or adopted by an earlier discovery): False then, nothing written."""
+        recorded (ours, or adopted by an earlier discovery), or a deploy request holds its
+        endpoint with nothing recorded yet (since ``hold_stale_before``): its deployModel may
+        have made this very deployment, and the request's retry adopts it as its own. False
+        then, nothing written."""
         first = HistoryEntry.of(record, previous_status=None, observed_at=record.submitted_at)
         items: list[TransactWriteItemTypeDef] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table.name,
+                    "Key": endpoint_key(record.endpoint_id),
+                    "ConditionExpression": (
+                        "attribute_not_exists(pk) OR attribute_exists(deployment_id) "
+                        "OR claimed_at < :stale"
+                    ),
+                    "ExpressionAttributeValues": {":stale": number(hold_stale_before)},
+                }
+            },
             {
                 "Put": {
                     "TableName": self._table.name,
