@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
@@ -61,13 +62,15 @@ class Reads:
     limit: asyncio.Semaphore
     per_deployment_route: bool = False
 
-    async def read[T](self, label: str, call: Awaitable[T]) -> T | Gone | None:
-        """One status read (at most ``max_concurrency`` at once); None if it failed."""
+    async def read[T](self, label: str, call: Callable[[], Awaitable[T]]) -> T | Gone | None:
+        """One status read (at most ``max_concurrency`` at once); None if it failed. The
+        request is made only once a place is free: a read cancelled while it waited for one
+        leaves nothing behind."""
         async with self.limit:
             self.report.status_requests += 1
             started = time.perf_counter()
             try:
-                return await call
+                return await call()
             except CerebrasNotFoundError:
                 self.report.poll_errors["CerebrasNotFoundError"] += 1
                 logger.warning("status read found nothing (404)", extra={"target": label})
@@ -80,9 +83,8 @@ class Reads:
                 self.report.read_latencies_ms.append((time.perf_counter() - started) * 1000)
 
     async def endpoint(self, endpoint_id: str) -> EndpointStatus | Gone | None:
-        """One endpoint's status; its request is made only once this runs, so a read
-        cancelled before it started leaves nothing behind."""
-        return await self.read(endpoint_id, self.reader.get_endpoint(endpoint_id))
+        """One endpoint's status."""
+        return await self.read(endpoint_id, partial(self.reader.get_endpoint, endpoint_id))
 
     async def observe(
         self,
@@ -108,10 +110,7 @@ class Reads:
         for record in records:
             by_endpoint[record.endpoint_id].append(record)
         listings = [
-            asyncio.ensure_future(
-                self._listing(e, early.pop(e) if e in early else self.endpoint(e))
-            )
-            for e in by_endpoint
+            asyncio.ensure_future(self._listing(e, early.pop(e, None))) for e in by_endpoint
         ]
         try:
             for listing in asyncio.as_completed(listings):
@@ -134,14 +133,14 @@ class Reads:
     async def _operation(
         self, record: DeploymentRecord
     ) -> tuple[DeploymentRecord, DeployOperation | Gone | None]:
-        call = self.reader.get_deployment(record.endpoint_id, record.deployment_id)
+        call = partial(self.reader.get_deployment, record.endpoint_id, record.deployment_id)
         return record, await self.read(record.deployment_id, call)
 
-    @staticmethod
     async def _listing(
-        endpoint_id: str, read: Awaitable[EndpointStatus | Gone | None]
+        self, endpoint_id: str, early: asyncio.Task[EndpointStatus | Gone | None] | None
     ) -> tuple[str, EndpointStatus | Gone | None]:
-        return endpoint_id, await read
+        """The endpoint's read: the one started early, or one started now."""
+        return endpoint_id, await (self.endpoint(endpoint_id) if early is None else early)
 
 
 def _cancel(reads: Sequence[asyncio.Future[Any]]) -> None:
