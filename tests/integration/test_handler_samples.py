@@ -23,7 +23,14 @@ from tests.integration.conftest import EVENTS, World, sample_event
 
 SAM_SAMPLE = "sam-scheduled-event.json"
 DEPLOYMENT = "550e8400-e29b-41d4-a716-446655440000"
-IDLE_POLL = {"cycles": 1, "in_flight": 0, "transitions": 0, "stalls": 0, "announced": 0}
+IDLE_POLL = {
+    "cycles": 1,
+    "in_flight": 0,
+    "transitions": 0,
+    "stalls": 0,
+    "announced": 0,
+    "discovered": 0,  # the schedule runs discovery too: off without DiscoveryOrgs
+}
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,14 @@ def test_an_idle_run_is_a_slot_claim_and_one_query(world: World) -> None:
     assert calls == ["UpdateItem", "Query"]
     assert world.queue.sent == 0  # nothing in flight: the chain ends here
     assert world.simulator.requests == type(world.simulator.requests)(maxlen=10_000)
-    assert summary == {"cycles": 1, "in_flight": 0, "transitions": 0, "stalls": 0, "announced": 0}
+    assert summary == {
+        "cycles": 1,
+        "in_flight": 0,
+        "transitions": 0,
+        "stalls": 0,
+        "announced": 0,
+        "discovered": 0,
+    }
 
 
 def test_unchanged_deployments_cost_no_write(world: World) -> None:
