@@ -20,6 +20,7 @@ def runtime() -> PollerContainer:
 
 
 DISCOVERY_BUDGET_SECONDS = 20.0  # of the function's 60 s, after the cycle
+FOLLOW_VERSIONS_BUDGET_SECONDS = 10.0  # after discovery
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -41,9 +42,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "stalls": sum(r.stalls for r in reports),
             "announced": sum(r.announced for r in reports),
         }
-    if shards is None:  # the schedule is discovery's cadence too
+    if shards is None:  # the schedule is discovery's cadence too, and the waits'
         result["discovered"] = _discover()
+        result["versions_changed"] = _follow_versions()
     return result
+
+
+def _follow_versions() -> int:
+    """Each waiting deploy's version read once a schedule; a failure is logged and counted
+    (metric SyncFollowFailures), never the cycle's, and the next schedule reads again."""
+    try:
+        report = asyncio.run(
+            asyncio.wait_for(runtime().follow_versions(), FOLLOW_VERSIONS_BUDGET_SECONDS)
+        )
+    except Exception:
+        logger.exception("following waiting versions failed")
+        metrics.add_metric(name="SyncFollowFailures", unit="Count", value=1)
+        return 0
+    return report.changed
 
 
 def _discover() -> int:

@@ -23,7 +23,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from rollout_monitor.events import OUTBOUND_DETAILS, SOURCE, DeployRequested, DetailType
+from rollout_monitor.events import (
+    OUTBOUND_DETAILS,
+    SOURCE,
+    DeployRequested,
+    DetailType,
+    ReleaseRequested,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
@@ -114,9 +120,10 @@ class EventSchema:
 
 
 def bus_events() -> tuple[EventSchema, ...]:
-    """Every outbound event, and ``Deploy Requested`` for the producers that send it."""
+    """Every outbound event, and the two requests for the producers that send them."""
     return (
         EventSchema(DetailType.DEPLOY_REQUESTED.value, DeployRequested, inbound=True),
+        EventSchema(DetailType.RELEASE_REQUESTED.value, ReleaseRequested, inbound=True),
         *(EventSchema(model.detail_type.value, model) for model in OUTBOUND_DETAILS),
     )
 

@@ -3,7 +3,9 @@
 The same ASGI app runs in-process (``httpx.ASGITransport``) and on loopback (uvicorn).
 Rollouts follow a :class:`Scenario` chosen per deployment by the version's alias (each
 scenario's name is an alias of a seeded version) or by :attr:`Simulator.default_scenario`.
-Its clock is injectable, so tests move a rollout forward without sleeping.
+An uploaded version syncs by a :class:`SyncScenario` named by one of its aliases or in its
+weight URI, else by :attr:`Simulator.default_sync`; deploying it before it is synced fails at once.
+Its clock is injectable, so tests move a rollout or a sync forward without sleeping.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 import threading
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -53,11 +56,7 @@ class Scenario:
     listed: bool = True  # False: the endpoint never lists the deployment
 
     def at(self, elapsed: float) -> Step:
-        current = self.steps[0]
-        for step in self.steps:
-            if step.at <= elapsed:
-                current = step
-        return current
+        return _latest(self.steps, elapsed)
 
     @property
     def duration(self) -> float:
@@ -103,6 +102,49 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("invisible", (Step(0, "not_started", 0),), listed=False),
     )
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStep:
+    """From ``at`` seconds after upload, the version reports this ``sync_status``."""
+
+    at: float
+    sync_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncScenario:
+    name: str
+    steps: tuple[SyncStep, ...]
+
+    def at(self, elapsed: float) -> SyncStep:
+        return _latest(self.steps, elapsed)
+
+
+SYNC_SCENARIOS: dict[str, SyncScenario] = {
+    s.name: s
+    for s in (
+        SyncScenario(
+            "syncs",
+            (SyncStep(0, "queued"), SyncStep(10, "in_progress"), SyncStep(30, "done")),
+        ),
+        SyncScenario(
+            "sync-fails",
+            (SyncStep(0, "queued"), SyncStep(10, "in_progress"), SyncStep(20, "failed")),
+        ),
+        SyncScenario("sync-stalls", (SyncStep(0, "queued"), SyncStep(10, "in_progress"))),
+        SyncScenario("synced", (SyncStep(0, "done"),)),
+    )
+}
+
+
+def _latest[S: (Step, SyncStep)](steps: tuple[S, ...], elapsed: float) -> S:
+    """The last step reached ``elapsed`` seconds in (the first one before that)."""
+    current = steps[0]
+    for step in steps:
+        if step.at <= elapsed:
+            current = step
+    return current
 
 
 class FaultKind(StrEnum):
@@ -154,6 +196,11 @@ class Version:
     version_id: int
     aliases: list[str]
     customer_s3_uri: str
+    created: float
+    sync: SyncScenario
+
+    def sync_status(self, now: float) -> str:
+        return self.sync.at(now - self.created).sync_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +220,13 @@ class Simulator:
         api_key: str = DEFAULT_KEY,
         clock: Clock | None = None,
         default_scenario: str = "succeeds",
+        default_sync: str = "syncs",
         org_name: str = DEFAULT_ORG,
     ) -> None:
         self.api_key = api_key
         self.clock = clock or SystemClock()
         self.default_scenario = default_scenario
+        self.default_sync = default_sync
         # The real API's quirks, for the fault tests: a new deployment is listed by its
         # endpoint only after `listing_delay` seconds, and `created` is stamped by a clock
         # `clock_offset` seconds off ours.
@@ -201,14 +250,41 @@ class Simulator:
     def add_endpoint(self, endpoint_id: str, model_arch_id: str) -> Endpoint:
         now = int(self.clock.now())
         endpoint = Endpoint(endpoint_id, self.org_name, model_arch_id, now)
+        synced = SYNC_SCENARIOS["synced"]
         with self._lock:
             self.endpoints[endpoint_id] = endpoint
             if (self.org_name, model_arch_id) not in self.versions:
                 self.versions[(self.org_name, model_arch_id)] = {
-                    n: Version(n, [name], f"s3://sim-weights/{model_arch_id}/{name}")
+                    n: Version(n, [name], f"s3://sim-weights/{model_arch_id}/{name}", now, synced)
                     for n, name in enumerate(SCENARIOS, start=1)
                 }
         return endpoint
+
+    def upload(
+        self,
+        org: str,
+        arch: str,
+        weight_uri: str,
+        aliases: Sequence[str] = (),
+        sync: str = "syncs",
+    ) -> Version:
+        """A new version of ``arch``, syncing as ``SYNC_SCENARIOS[sync]`` from now.
+
+        Raises ValueError if another version of ``arch`` already has one of ``aliases``.
+        """
+        scenario = SYNC_SCENARIOS[sync]
+        with self._lock:
+            versions = self.versions.setdefault((org, arch), {})
+            taken = [a for v in versions.values() for a in v.aliases if a in aliases]
+            if taken:
+                raise ValueError(f"version alias {taken[0]} is already in use")
+            version_id = max(versions, default=0) + 1
+            version = Version(version_id, list(aliases), weight_uri, self.clock.now(), scenario)
+            versions[version_id] = version
+        return version
+
+    def version_status(self, org: str, arch: str, version_id: int) -> str:
+        return self.versions[(org, arch)][version_id].sync_status(self.clock.now())
 
     def inject(self, fault: Fault) -> None:
         with self._lock:
@@ -288,6 +364,7 @@ class Simulator:
             Route(PREFIX + "/endpoints/{endpoint_id}/deployments/{deployment_id}", self._status),
             Route(PREFIX + "/endpoints/{endpoint_id}", self._endpoint),
             Route(PREFIX + "/orgs/{org}/endpoints", self._list_endpoints),
+            Route(PREFIX + "/orgs/{org}/models:upload", self._upload, methods=["POST"]),
             Route(PREFIX + "/orgs/{org}/models/{arch}/versions/{version}", self._version),
             Route(PREFIX + "/orgs/{org}/models/{arch}/versions", self._versions),
             Route(PREFIX + "/orgs/{org}/models", self._architectures),
@@ -348,10 +425,13 @@ class Simulator:
 
     def _start(self, endpoint: Endpoint, version: Version, model: str) -> Deployment:
         requested = model.rsplit("/", 1)[-1]
+        synced = version.sync_status(self.clock.now()) == "done"
         with self._lock:
             scenario_name = next(
                 (alias for alias in version.aliases if alias in SCENARIOS), self.default_scenario
             )
+            if not synced:  # undocumented: the API takes it, and the rollout errors at once
+                scenario_name = "fails-at-once"
             deployment = Deployment(
                 id=str(next(self._uuids)),
                 endpoint_id=endpoint.endpoint_id,
@@ -439,15 +519,41 @@ class Simulator:
         )
 
     def _version_body(self, org: str, arch: str, version: Version) -> dict[str, Any]:
+        sync_status = version.sync_status(self.clock.now())
         return {
             "name": f"orgs/{org}/models/{arch}/versions/{version.version_id}",
-            "done": True,
+            "done": sync_status == "done",
             "response": {
                 "customer_s3_uri": version.customer_s3_uri,
                 "version_aliases": version.aliases,
-                "sync_status": "done",
+                "sync_status": sync_status,
             },
         }
+
+    async def _upload(self, request: Request) -> Response:
+        if (refused := await self._guard(request)) is not None:
+            return refused
+        upload = _upload_of(await request.body())
+        if isinstance(upload, Response):
+            return upload
+        org = request.path_params["org"]
+        if org != self.org_name:
+            return _error(403, f"no access to organization {org}")
+        arch, weight_uri, aliases = upload
+        try:
+            version = self.upload(org, arch, weight_uri, aliases, self._sync_for(upload))
+        except ValueError as exc:
+            return _error(409, str(exc))
+        return JSONResponse(self._version_body(org, arch, version))
+
+    def _sync_for(self, upload: tuple[str, str, list[str]]) -> str:
+        """The sync scenario an alias names, else one the weight URI names, else the default."""
+        _, weight_uri, aliases = upload
+        named = itertools.chain(
+            (a for a in aliases if a in SYNC_SCENARIOS),
+            (name for name in SYNC_SCENARIOS if name in weight_uri),
+        )
+        return next(named, self.default_sync)
 
     async def _version(self, request: Request) -> Response:
         if (refused := await self._guard(request)) is not None:
@@ -478,14 +584,44 @@ class Simulator:
 
 def _model_of(body: bytes) -> str | Response:
     """The ``model`` of a deployModel body, or the 422 the API would answer."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return _unprocessable(["body"], "body is not valid JSON", "json_invalid")
+    payload = _json_of(body)
+    if isinstance(payload, Response):
+        return payload
     model = payload.get("model") if isinstance(payload, dict) else None
     if not isinstance(model, str) or _VERSION_NAME.fullmatch(model) is None:
         return _unprocessable(["body", "model"], "invalid model version name", "value_error")
     return model
+
+
+def _upload_of(body: bytes) -> tuple[str, str, list[str]] | Response:
+    """The arch, weight URI and aliases of an upload body, or the 422 the API would answer."""
+    payload = _json_of(body)
+    if isinstance(payload, Response):
+        return payload
+    fields = payload if isinstance(payload, dict) else {}
+    model = fields.get("model")
+    model = model if isinstance(model, dict) else {}
+    arch, weight_uri = fields.get("model_arch_id"), model.get("weight_uri")
+    aliases = model.get("version_aliases", [])
+    if not isinstance(arch, str) or not arch:
+        return _unprocessable(["body", "model_arch_id"], "a model arch id is required", "missing")
+    if not isinstance(weight_uri, str) or not weight_uri:
+        loc = ["body", "model", "weight_uri"]
+        return _unprocessable(loc, "a weight URI is required", "missing")
+    if not isinstance(aliases, list) or not all(
+        isinstance(a, str) and VERSION_ALIAS.fullmatch(a) for a in aliases
+    ):
+        loc = ["body", "model", "version_aliases"]
+        return _unprocessable(loc, "invalid version alias", "value_error")
+    return arch, weight_uri, aliases
+
+
+def _json_of(body: bytes) -> object:
+    """The decoded body, or the 422 the API answers to one that is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _unprocessable(["body"], "body is not valid JSON", "json_invalid")
 
 
 def _fault_response(fault: Fault) -> Response:

@@ -64,7 +64,7 @@ def test_the_template_has_a_registry_named_after_the_stack(translated: dict[str,
     assert name == {"Fn::Sub": "${AWS::StackName}-rollouts"}
     assert translated["Outputs"]["SchemaRegistryName"]["Value"] == name
     schemas = [r for r in resources.values() if r["Type"] == "AWS::EventSchemas::Schema"]
-    assert len(schemas) == len(OUTBOUND_DETAILS) + 1  # and Deploy Requested, inbound
+    assert len(schemas) == len(OUTBOUND_DETAILS) + 2  # and the two requests, inbound
     for schema in schemas:
         assert schema["Properties"]["RegistryName"] == {
             "Fn::GetAtt": ["SchemaRegistry", "RegistryName"]

@@ -15,6 +15,7 @@ from rollout_monitor.events import (
     DeploymentDiscovered,
     DeploymentRejected,
     DeploymentSubmitted,
+    ModelVersionSyncChanged,
     OutboundDetail,
     RolloutLost,
     RolloutStalled,
@@ -36,6 +37,7 @@ EXAMPLES = dict(re.findall(r"```json ([a-z-]+)\n(.*?)```", DOC, flags=re.DOTALL)
         ("rollout-lost", RolloutLost),
         ("cerebras-unreachable", CerebrasUnreachable),
         ("cerebras-reachable", CerebrasReachable),
+        ("model-version-sync-changed", ModelVersionSyncChanged),
     ],
 )
 def test_documented_example_is_a_valid_event(name: str, model: type[OutboundDetail]) -> None:

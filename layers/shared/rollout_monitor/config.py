@@ -28,6 +28,8 @@ class DeploySettings(StoreSettings):
     reconcile_wait_seconds: float = Field(default=25.0, ge=0)
     reconcile_poll_seconds: float = Field(default=5.0, gt=0)
     reconcile_listing_delay_seconds: float = Field(default=60.0, ge=0)
+    # How long a deploy (or a release) waits for its version's sync before version_not_ready
+    version_wait_minutes: float = Field(default=30.0, gt=0)
 
 
 class PollerSettings(StoreSettings):

@@ -59,6 +59,7 @@ from rollout_monitor.rejections import (
     refusal,
     request_id_of,
 )
+from rollout_monitor.versions import VersionGuard
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class DeployResult(BaseModel):
     """What the function returns: the decision, and the event that announced it."""
 
     request_id: str
-    outcome: str  # "submitted" | "rejected"
+    outcome: str  # "submitted" | "rejected" | "waiting" (for its version's sync)
     deployment_id: str | None = None
     reason: str | None = None
     duplicate: bool = False
@@ -99,6 +100,7 @@ class DeployService:
     duplicate_poll_seconds: float = 0.2
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
     poll_now: Callable[[str], None] = lambda _endpoint_id: None  # start polling it now
+    version_guard: VersionGuard | None = None  # None: deploy without reading the version
 
     @property
     def reconciler(self) -> Reconciler:
@@ -127,12 +129,17 @@ class DeployService:
         owned, claim = self.requests.claim(request_id, content, self.now(), self.lease_seconds)
         if not owned:
             if claim.fingerprint not in (None, content.fingerprint):
-                return self._conflict(request, request_id, claim, content)
-            return self._duplicate(claim)
+                rejection = conflict(request, request_id, claim, content, self.now())
+                return self.reject_unclaimed(rejection)
+            return self.duplicate(claim)
+        return self.run_claimed(request, claim)
+
+    def run_claimed(self, request: DeployRequested, claim: RequestClaim) -> DeployResult:
+        """Decide a request this delivery holds; on any failure hand it to the next one."""
         try:
             return self._deploy(request, claim)
         except Exception:
-            self.requests.interrupt(request_id, claim.claimed_at)
+            self.requests.interrupt(claim.request_id, claim.claimed_at)
             raise
 
     # -- the first delivery -------------------------------------------------------------------
@@ -151,13 +158,16 @@ class DeployService:
                     "its deployment is not listed yet; retry later"
                 )
         if record is None:
+            guard = self.version_guard
+            if guard is not None and guard.holds(request, claim, self.now()):
+                return DeployResult(request_id=claim.request_id, outcome="waiting")
             busy = self._hold_endpoint(request, claim)
             if busy is not None:
-                return self._finish_rejection(claim, busy)
+                return self.finish_rejection(claim, busy)
             record, adopted = self._send(request, claim)
         if isinstance(record, DeploymentRejected):
             self.endpoints.release(request.endpoint_id, claim.request_id)
-            return self._finish_rejection(claim, record)
+            return self.finish_rejection(claim, record)
         return self._submit(claim, record, adopted=adopted)
 
     def _send(
@@ -249,7 +259,7 @@ class DeployService:
 
     # -- duplicates -----------------------------------------------------------------------------
 
-    def _duplicate(self, claim: RequestClaim) -> DeployResult:
+    def duplicate(self, claim: RequestClaim) -> DeployResult:
         """The first delivery's result, once it is decided and announced (or its announcer's
         lease has lapsed, and this delivery announces it, under the same event id)."""
         deadline = self.now() + self.duplicate_wait_seconds
@@ -270,7 +280,7 @@ class DeployService:
         logger.info("duplicate deploy request", extra={"request_id": current.request_id})
         return DeployResult(
             request_id=current.request_id,
-            outcome="submitted" if current.state == RequestState.SUBMITTED else "rejected",
+            outcome=_OUTCOMES[current.state],
             deployment_id=current.deployment_id,
             duplicate=True,
         )
@@ -278,35 +288,24 @@ class DeployService:
     def _waiting_on_first(self, claim: RequestClaim) -> bool:
         """Not decided yet, or decided and still being announced by the first delivery."""
         leased = bool(claim.pending_events) and not claim.outbox_free(self.now())
-        return not claim.finished or leased
+        return claim.state not in _OUTCOMES or leased
 
     # -- rejections and announcements -----------------------------------------------------------
 
     def _reject_invalid(self, request_id: str, detail: Any, problem: str) -> DeployResult:
         """An invalid request claims nothing (its id stays free for a valid request)."""
-        rejection = invalid(request_id, detail, problem, self.now())
-        logger.info(
-            "deploy request rejected", extra={"request_id": request_id, "reason": "invalid"}
-        )
-        self.publisher.publish([rejection])
-        return DeployResult(request_id=request_id, outcome="rejected", reason=rejection.reason)
+        return self.reject_unclaimed(invalid(request_id, detail, problem, self.now()))
 
-    def _conflict(
-        self,
-        request: DeployRequested,
-        request_id: str,
-        claim: RequestClaim,
-        content: RequestContent,
-    ) -> DeployResult:
-        """The same request id, other content: refused, the first request left as it is."""
-        rejection = conflict(request, request_id, claim, content, self.now())
-        logger.info(
-            "deploy request rejected", extra={"request_id": request_id, "reason": "conflict"}
-        )
+    def reject_unclaimed(self, rejection: DeploymentRejected) -> DeployResult:
+        """A rejection no claim keeps (nothing to deduplicate it by but its event id)."""
+        extra = {"request_id": rejection.request_id, "reason": rejection.reason.value}
+        logger.info("deploy request rejected", extra=extra)
         self.publisher.publish([rejection])
-        return DeployResult(request_id=request_id, outcome="rejected", reason=rejection.reason)
+        return DeployResult(
+            request_id=rejection.request_id, outcome="rejected", reason=rejection.reason
+        )
 
-    def _finish_rejection(self, claim: RequestClaim, rejection: DeploymentRejected) -> DeployResult:
+    def finish_rejection(self, claim: RequestClaim, rejection: DeploymentRejected) -> DeployResult:
         self.requests.finish_rejected(
             claim, dump_pending(rejection), self.now() + OUTBOX_LEASE_SECONDS
         )
@@ -327,6 +326,13 @@ class DeployService:
             self.requests.release_outbox(claim)
             raise
         self.requests.clear_outbox(claim)
+
+
+_OUTCOMES = {
+    RequestState.SUBMITTED: "submitted",
+    RequestState.REJECTED: "rejected",
+    RequestState.WAITING: "waiting",
+}
 
 
 def _start_polling(poll_now: Callable[[str], None], record: DeploymentRecord) -> None:

@@ -191,6 +191,10 @@ _REJECTION_STEPS = {
     "authentication_failed": "Check the management key in Secrets Manager.",
     "cerebras_refused": "Read what Cerebras said, fix the request or permissions, resend.",
     "request_id_conflict": "Use a new request_id for a different request (see Message).",
+    "version_not_ready": (
+        "Check the version's sync in Cerebras (see Message); upload it again, or resend once "
+        "it is synced."
+    ),
 }
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from rollout_monitor.cerebras.models import DeployOperation, EndpointList, EndpointStatus
+from rollout_monitor.cerebras.models import (
+    DeployOperation,
+    EndpointList,
+    EndpointStatus,
+    ModelVersionList,
+    ModelVersionOperation,
+)
 from rollout_monitor.events import OutboundDetail
 from rollout_monitor.records import (
     AlertClaimState,
@@ -20,6 +26,7 @@ from rollout_monitor.records import (
     Reachability,
     RequestClaim,
     RequestContent,
+    VersionWait,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +74,12 @@ class Requests(Protocol):
     ) -> tuple[bool, RequestClaim]: ...
     def get(self, request_id: str) -> RequestClaim | None: ...
     def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool: ...
+    def mark_upload_sent(
+        self, claim: RequestClaim, sent_at: float, known_before: list[str]
+    ) -> bool: ...
+    def resume(
+        self, claim: RequestClaim, now: float, lease_seconds: float
+    ) -> RequestClaim | None: ...
     def interrupt(self, request_id: str, claimed_at: float) -> None: ...
     def finish_rejected(
         self, claim: RequestClaim, pending_event: str, lease_until: float
@@ -74,6 +87,25 @@ class Requests(Protocol):
     def take_outbox(self, claim: RequestClaim, now: float, lease_seconds: float) -> bool: ...
     def clear_outbox(self, claim: RequestClaim) -> None: ...
     def release_outbox(self, claim: RequestClaim) -> None: ...
+
+
+class VersionWaits(Protocol):
+    """Deploys waiting for their version's sync: started and resumed by the deploy function."""
+
+    def start(self, claim: RequestClaim, wait: VersionWait) -> bool: ...
+    def get(self, request_id: str) -> VersionWait | None: ...
+    def clear_outbox(self, wait: VersionWait) -> None: ...
+    def release_outbox(self, wait: VersionWait) -> None: ...
+
+
+class SyncWaits(Protocol):
+    """Deploys waiting for their version's sync: followed by the poller."""
+
+    def waiting(self) -> list[VersionWait]: ...
+    def save(self, before: VersionWait, after: VersionWait) -> bool: ...
+    def take_outbox(self, wait: VersionWait, now: float, lease_seconds: float) -> bool: ...
+    def clear_outbox(self, wait: VersionWait) -> None: ...
+    def release_outbox(self, wait: VersionWait) -> None: ...
 
 
 class EndpointHolds(Protocol):
@@ -157,6 +189,26 @@ class DeployApi(Protocol):
 
     def deploy_model(self, endpoint_id: str, model: str) -> DeployOperation: ...
     def get_endpoint(self, endpoint_id: str) -> EndpointStatus: ...
+
+
+class VersionApi(Protocol):
+    """The Cerebras calls of a release and of the version guard."""
+
+    def get_model_version(
+        self, org_name: str, model_arch_id: str, version: str
+    ) -> ModelVersionOperation: ...
+    def list_model_versions(self, org_name: str, model_arch_id: str) -> ModelVersionList: ...
+    def upload_model(
+        self, org_name: str, model_arch_id: str, weight_uri: str, version_aliases: list[str]
+    ) -> ModelVersionOperation: ...
+
+
+class SyncReader(Protocol):
+    """The Cerebras call of the poller's sync follower."""
+
+    async def get_model_version(
+        self, org_name: str, model_arch_id: str, version: str
+    ) -> ModelVersionOperation: ...
 
 
 class StatusReader(Protocol):

@@ -125,6 +125,7 @@ class RequestState(StrEnum):
     INTERRUPTED = "interrupted"
     SUBMITTED = "submitted"
     REJECTED = "rejected"
+    WAITING = "waiting"  # for its model version's sync (a VersionWait), deployed once done
 
 
 class RequestContent(BaseModel):
@@ -172,6 +173,10 @@ class RequestClaim(Outbox):
     # waiting on the request (`rollout-monitor deploy`) is told.
     rejection_reason: str | None = None
     rejection_message: str | None = None
+    # A release's upload, as sent_at and known_before are deployModel's: the versions listed
+    # before it was sent are none of them this one.
+    upload_sent_at: float | None = None
+    upload_known_before: list[str] | None = None
 
     @property
     def content(self) -> RequestContent | None:
@@ -233,3 +238,51 @@ class Reachability(Outbox):
     # The last episodes whose start was announced (at most MAX_ANNOUNCED_EPISODES): what the
     # alert function checks an episode's events against.
     announced_episodes: list[int] = []
+
+
+class SyncOutcome(StrEnum):
+    WAITING = "waiting"  # not synced yet: the deploy waits
+    READY = "ready"  # synced: the deploy goes ahead
+    FAILED = "failed"  # the sync failed (or the version is gone): rejected version_not_ready
+    STALLED = "stalled"  # not synced by the deadline: rejected version_not_ready
+
+
+class VersionWait(Outbox):
+    """A deploy waiting for its model version's sync (``WAIT#<request_id>``), a release's
+    or a ``Deploy Requested`` the version guard held back."""
+
+    request_id: str
+    release: bool
+    endpoint_id: str
+    model: str  # the version's full name: what is deployed once it is synced
+    force: bool = False
+    requested_by: str | None = None
+    reason: str | None = None
+    team: str | None = None
+    labels: dict[str, str] = {}
+    sync_status: str | None = None
+    outcome: SyncOutcome = SyncOutcome.WAITING
+    sequence: int = 0
+    started_at: float
+    wait_until: float
+    observed_at: float
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome != SyncOutcome.WAITING
+
+    def deploy_request(self) -> dict[str, Any]:
+        """The ``Deploy Requested`` detail it stands for (validated by its reader)."""
+        return self.model_dump(
+            include={
+                "endpoint_id",
+                "model",
+                "request_id",
+                "requested_by",
+                "reason",
+                "force",
+                "team",
+                "labels",
+            },
+            exclude_none=True,
+        )

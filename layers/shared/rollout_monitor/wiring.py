@@ -40,11 +40,13 @@ from rollout_monitor.poller import CycleReport, Poller
 from rollout_monitor.ports import Channel, PollTrigger, Publisher
 from rollout_monitor.reachability import ReachabilityWatch
 from rollout_monitor.reconcile import ReconcilePolicy
+from rollout_monitor.release import ReleaseService
 from rollout_monitor.rules import StallPolicy
 from rollout_monitor.store import Tables
 from rollout_monitor.store.items import shard_of
 from rollout_monitor.store.wire import speak_wire_json
 from rollout_monitor.trigger import SqsPollTrigger
+from rollout_monitor.versions import SyncFollower, SyncReport, VersionGuard
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -99,12 +101,14 @@ def deploy_service() -> DeployService:
     cerebras = CerebrasSettings()
     store = tables(settings)
     trigger = poll_trigger(settings)
+    client = build_client(cerebras)
+    events = publisher(settings)
     return DeployService(
         requests=store.requests,
         endpoints=store.endpoints,
         deployments=store.deployments,
-        cerebras=build_client(cerebras),
-        publisher=publisher(settings),
+        cerebras=client,
+        publisher=events,
         lease_seconds=settings.request_lease_seconds,
         hold_stale_seconds=settings.hold_stale_seconds,
         reconcile=ReconcilePolicy(
@@ -115,7 +119,18 @@ def deploy_service() -> DeployService:
             send_window_seconds=cerebras.retry_deadline_seconds,
         ),
         poll_now=lambda endpoint_id: trigger.start(shard_of(endpoint_id, settings.poll_shards), 0),
+        version_guard=VersionGuard(
+            client, store.waits, events, wait_seconds=settings.version_wait_minutes * 60
+        ),
     )
+
+
+def release_service(deploys: DeployService) -> ReleaseService:
+    """The deploy function's releases and waits' ends, over its deploy service's parts."""
+    guard = deploys.version_guard
+    if guard is None:
+        raise ValueError("releases need the deploy service's version guard")
+    return ReleaseService(deploys, guard, guard.cerebras, deploys.requests, guard.waits)
 
 
 def alert_service() -> AlertService:
@@ -224,6 +239,14 @@ class PollerContainer:
                 self.settings.poll_max_concurrency,
                 self.now,
             ).discover()
+        finally:
+            await client.aclose()
+
+    async def follow_versions(self) -> SyncReport:
+        """Read each version a deploy waits for; record and announce each change once."""
+        client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
+        try:
+            return await SyncFollower(self.store.waits, client, self.publisher, self.now).follow()
         finally:
             await client.aclose()
 

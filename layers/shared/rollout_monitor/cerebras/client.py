@@ -20,6 +20,7 @@ from rollout_monitor.cerebras.models import (
     DeployOperation,
     EndpointList,
     EndpointStatus,
+    ModelVersionList,
     ModelVersionOperation,
 )
 from rollout_monitor.cerebras.protocol import (
@@ -95,6 +96,16 @@ class CerebrasClient:
         self, org_name: str, model_arch_id: str, version: str
     ) -> ModelVersionOperation:
         return self._send(self._protocol.get_model_version(org_name, model_arch_id, version))
+
+    def list_model_versions(self, org_name: str, model_arch_id: str) -> ModelVersionList:
+        return self._send(self._protocol.list_model_versions(org_name, model_arch_id))
+
+    def upload_model(
+        self, org_name: str, model_arch_id: str, weight_uri: str, version_aliases: list[str]
+    ) -> ModelVersionOperation:
+        """Raises :class:`CerebrasOutcomeUnknownError` when the version may exist."""
+        route = self._protocol.upload_model(org_name, model_arch_id, weight_uri, version_aliases)
+        return self._send(route)
 
     def get_deployment(self, endpoint_id: str, deployment_id: str) -> DeployOperation:
         return self._send(self._protocol.get_deployment(endpoint_id, deployment_id))

@@ -42,7 +42,10 @@ from rollout_monitor.cerebras.models import (
     DeployOperation,
     EndpointList,
     EndpointStatus,
+    ModelVersionList,
     ModelVersionOperation,
+    UploadModel,
+    UploadModelRequest,
 )
 from rollout_monitor.cerebras.names import ModelVersionName, check_identifier, check_version_id
 
@@ -166,6 +169,30 @@ class Protocol:
         check_version_id(version)
         path = f"{API_PREFIX}/orgs/{org_name}/models/{model_arch_id}/versions/{version}"
         return Route("GET", path, ModelVersionOperation)
+
+    def list_model_versions(self, org_name: str, model_arch_id: str) -> Route[ModelVersionList]:
+        check_identifier("org", org_name)
+        check_identifier("model architecture", model_arch_id)
+        path = f"{API_PREFIX}/orgs/{org_name}/models/{model_arch_id}/versions"
+        return Route("GET", path, ModelVersionList)
+
+    def upload_model(
+        self, org_name: str, model_arch_id: str, weight_uri: str, version_aliases: list[str]
+    ) -> Route[ModelVersionOperation]:
+        """Not idempotent: a repeated upload makes a second version."""
+        check_identifier("org", org_name)
+        check_identifier("model architecture", model_arch_id)
+        body = UploadModelRequest(
+            model_arch_id=model_arch_id,
+            model=UploadModel(weight_uri=weight_uri, version_aliases=version_aliases or None),
+        )
+        return Route(
+            "POST",
+            f"{API_PREFIX}/orgs/{org_name}/models:upload",
+            ModelVersionOperation,
+            body.model_dump(exclude_none=True),
+            idempotent=False,
+        )
 
     def get_deployment(self, endpoint_id: str, deployment_id: str) -> Route[DeployOperation]:
         if self.deployment_route is None:

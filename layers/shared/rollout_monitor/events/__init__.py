@@ -2,6 +2,7 @@
 
 Inbound, on the monitor's custom bus:
     ``Deploy Requested`` (any source): :class:`DeployRequested`.
+    ``Release Requested`` (any source): :class:`ReleaseRequested` (upload, sync, deploy).
 Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Deployment Submitted``: :class:`DeploymentSubmitted`
     ``Deployment Discovered``: :class:`DeploymentDiscovered` (a rollout started elsewhere)
@@ -11,6 +12,7 @@ Outbound, ``source`` :data:`SOURCE`, on the same bus:
     ``Rollout Lost``: :class:`RolloutLost`
     ``Cerebras Unreachable``, ``Cerebras Reachable``: :class:`CerebrasUnreachable`,
     :class:`CerebrasReachable`
+    ``Model Version Sync Changed``: :class:`ModelVersionSyncChanged` (a deploy waiting for it)
 
 Every outbound detail carries ``schema_version`` and a deterministic ``event_id``: the same
 fact always has the same id, so a subscriber drops duplicates by it. Each is built in one
@@ -42,7 +44,9 @@ from rollout_monitor.events.requests import (
     MAX_REQUESTED_BY,
     REQUEST_ID_PATTERN,
     DeployRequested,
+    ReleaseRequested,
 )
+from rollout_monitor.events.versions import ModelVersionSyncChanged
 
 __all__ = [
     "MAX_REASON",
@@ -62,9 +66,11 @@ __all__ = [
     "DeploymentSubmitted",
     "DetailType",
     "LostReason",
+    "ModelVersionSyncChanged",
     "OutboundDetail",
     "Outcome",
     "RejectionReason",
+    "ReleaseRequested",
     "RolloutLost",
     "RolloutStalled",
     "RolloutStatusChanged",
@@ -81,6 +87,7 @@ OUTBOUND_DETAILS: tuple[type[OutboundDetail], ...] = (
     RolloutLost,
     CerebrasUnreachable,
     CerebrasReachable,
+    ModelVersionSyncChanged,
 )
 
 

@@ -27,6 +27,7 @@ Labels = Annotated[
 
 class DetailType(StrEnum):
     DEPLOY_REQUESTED = "Deploy Requested"
+    RELEASE_REQUESTED = "Release Requested"
     DEPLOYMENT_SUBMITTED = "Deployment Submitted"
     DEPLOYMENT_DISCOVERED = "Deployment Discovered"
     DEPLOYMENT_REJECTED = "Deployment Rejected"
@@ -35,6 +36,7 @@ class DetailType(StrEnum):
     ROLLOUT_LOST = "Rollout Lost"
     CEREBRAS_UNREACHABLE = "Cerebras Unreachable"
     CEREBRAS_REACHABLE = "Cerebras Reachable"
+    MODEL_VERSION_SYNC_CHANGED = "Model Version Sync Changed"
 
 
 class OutboundDetail(BaseModel):

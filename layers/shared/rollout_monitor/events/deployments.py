@@ -94,6 +94,7 @@ class RejectionReason(StrEnum):
     CEREBRAS_REFUSED = "cerebras_refused"
     AUTHENTICATION_FAILED = "authentication_failed"
     REQUEST_ID_CONFLICT = "request_id_conflict"
+    VERSION_NOT_READY = "version_not_ready"
 
 
 class DeploymentRejected(OutboundDetail):

@@ -13,6 +13,8 @@ pk                        sk               what
 ``ALERT#<cause>``         ``ALERT``        an alert's claim: sent once per cause
 ``POLLER#<shard>``        ``SLOT``         the last poll interval a cycle of the shard took
 ``HEALTH#cerebras``       ``REACHABILITY`` whether Cerebras answers: the failing episode
+``WAIT#<request_id>``     ``WAIT``         a deploy waiting for its version's sync; on the
+                                           ``InFlight`` index (``WAITING``) until it ends
 ========================  ===============  ==============================================
 
 Each adapter implements a Protocol of :mod:`rollout_monitor.ports`; the domain sees only those.
@@ -30,6 +32,7 @@ from rollout_monitor.store.items import StoreError, Table, from_item, to_item
 from rollout_monitor.store.poll_slots import DynamoPollSlots
 from rollout_monitor.store.reachability import DynamoReachability
 from rollout_monitor.store.requests import DynamoRequests
+from rollout_monitor.store.waits import DynamoWaits
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,6 +50,7 @@ class Tables:
     alert_claims: DynamoAlertClaims
     poll_slots: DynamoPollSlots
     reachability: DynamoReachability
+    waits: DynamoWaits
 
     @classmethod
     def over(
@@ -60,4 +64,5 @@ class Tables:
             DynamoAlertClaims(table),
             DynamoPollSlots(table),
             DynamoReachability(table),
+            DynamoWaits(table),
         )

@@ -62,7 +62,7 @@ class DynamoRequests:
         ) | {"expires_at": int(now + self._table.retention_seconds)}
         values = to_item(fields)
         # One conditional update: a take-over keeps what the earlier delivery wrote (sent_at,
-        # known_before, first_claimed_at), so nothing can be lost between two writes.
+        # known_before, their upload_ twins, first_claimed_at): nothing is lost between writes.
         try:
             answer = self._table.conditional(
                 lambda: self._table.client.update_item(
@@ -101,6 +101,8 @@ class DynamoRequests:
             "first_claimed_at": earlier.first_claimed_at or earlier.claimed_at,
             "sent_at": earlier.sent_at,
             "known_before": earlier.known_before,
+            "upload_sent_at": earlier.upload_sent_at,
+            "upload_known_before": earlier.upload_known_before,
             "taken_over": True,
         }
         return True, claim.model_copy(update=carried)
@@ -123,6 +125,54 @@ class DynamoRequests:
                 },
             )
         )
+
+    def mark_upload_sent(
+        self, claim: RequestClaim, sent_at: float, known_before: list[str]
+    ) -> bool:
+        """Before a release's upload: :meth:`mark_sent`, for the upload."""
+        return self._table.attempt(
+            lambda: self._table.client.update_item(
+                TableName=self._table.name,
+                Key=request_key(claim.request_id),
+                UpdateExpression="SET upload_sent_at = :sent, upload_known_before = :known",
+                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
+                ExpressionAttributeNames=_STATE,
+                ExpressionAttributeValues={
+                    ":sent": number(sent_at),
+                    ":known": {"L": [text(k) for k in known_before]},
+                    ":in_progress": text(RequestState.IN_PROGRESS.value),
+                    ":claimed_at": number(claim.claimed_at),
+                },
+            )
+        )
+
+    def resume(self, claim: RequestClaim, now: float, lease_seconds: float) -> RequestClaim | None:
+        """Take a waiting request back (its version's wait ended); None if another did."""
+        resumed = claim.model_copy(
+            update={
+                "state": RequestState.IN_PROGRESS,
+                "claimed_at": now,
+                "lease_until": now + lease_seconds,
+            }
+        )
+        taken = self._table.attempt(
+            lambda: self._table.client.update_item(
+                TableName=self._table.name,
+                Key=request_key(claim.request_id),
+                UpdateExpression=(
+                    "SET #state = :in_progress, claimed_at = :now, lease_until = :until"
+                ),
+                ConditionExpression="#state = :waiting",
+                ExpressionAttributeNames=_STATE,
+                ExpressionAttributeValues={
+                    ":in_progress": text(RequestState.IN_PROGRESS.value),
+                    ":waiting": text(RequestState.WAITING.value),
+                    ":now": number(now),
+                    ":until": number(resumed.lease_until),
+                },
+            )
+        )
+        return resumed if taken else None
 
     def get(self, request_id: str) -> RequestClaim | None:
         item = self._table.get(request_key(request_id))
