@@ -74,6 +74,8 @@ class DevStack:
         self.stall_after = stall_after
         self.alert_statuses = alert_statuses
         self.unreachable_after = unreachable_after
+        # rollouts started outside the monitor (the demo's "external") are adopted
+        self.discovery_orgs = "" if cerebras_url else "my-org"
         self.schedule_enabled = True  # False: the poller's trigger stopped (nothing runs it)
         self.real_cerebras = cerebras_url is not None
         self.cerebras_url = cerebras_url
@@ -149,6 +151,7 @@ class DevStack:
                 "PollIntervalSeconds": str(int(self.poll_interval)),
                 "AlertStatuses": self.alert_statuses,
                 "UnreachableAfterSeconds": str(int(self.unreachable_after)),
+                "DiscoveryOrgs": self.discovery_orgs,
             },
         )
         overrides = {
@@ -223,26 +226,39 @@ class DevStack:
     def poller(self) -> Any:
         return self.runtimes["PollerFunction"].module.runtime()
 
-    def request(self, detail: dict[str, Any]) -> None:
-        """Put a ``Deploy Requested`` event on the stack's bus, as a user would."""
+    def request(self, detail: dict[str, Any], detail_type: str = "Deploy Requested") -> None:
+        """Put a request (``Deploy Requested``, ``Release Requested``) on the stack's bus, as a
+        user would."""
         import boto3  # noqa: PLC0415
 
         key = str(detail.get("request_id", f"request-{len(self.seen.rows)}"))
+        version = detail.get("model") or "/".join(detail.get("version_aliases") or ["?"])
         self.seen.rows[key] = Row(
             key=key,
             label=key.removeprefix("demo-"),
             endpoint_id=str(detail.get("endpoint_id", "?")),
-            version=str(detail.get("model", "?")).rsplit("/", 1)[-1],
+            version=str(version).rsplit("/", 1)[-1],
         )
         boto3.client("events").put_events(
             Entries=[
                 {
                     "Source": "local.demo",
-                    "DetailType": "Deploy Requested",
+                    "DetailType": detail_type,
                     "Detail": json.dumps(detail),
                     "EventBusName": self.stack.outputs["EventBusName"],
                 }
             ]
+        )
+
+    def start_from_console(self, item: StoryItem) -> None:
+        """A rollout started outside the monitor, for discovery to adopt (the simulator's)."""
+        if self.simulator is None or item.external is None:
+            raise ValueError("a console rollout needs the simulator and a scenario")
+        endpoint_id = item.detail["endpoint_id"]
+        started = self.simulator.start_from_console(endpoint_id, item.external)
+        key = item.detail["request_id"]
+        self.seen.rows[key] = Row(
+            key, key, endpoint_id, item.external, status="started", deployment_id=started.id
         )
 
     def step(self) -> list[str]:
@@ -331,7 +347,7 @@ class DevStack:
             )
         if row is not None:
             row.deployment_id = detail.get("deployment_id", row.deployment_id)
-            if kind == "Deployment Submitted":
+            if kind in {"Deployment Submitted", "Deployment Discovered"}:
                 row.status = detail["rollout_status"]
                 row.submitted_at = detail["submitted_at"]
                 row.observed_at = detail["submitted_at"]
@@ -351,6 +367,9 @@ class DevStack:
             return f"{name}: {previous} -> {detail['rollout_status']}"
         if kind == "Deployment Rejected":
             return f"{name}: rejected ({detail['reason']}): {detail['message'][:120]}"
+        if kind == "Model Version Sync Changed":
+            sync = f"{detail['previous_sync_status'] or 'uploaded'} -> {detail['sync_status']}"
+            return f"{name}: version sync {sync} ({detail['outcome']})"
         if kind == "Rollout Stalled":
             seconds = detail["stalled_for_seconds"]
             return f"{name}: stalled {seconds:.0f}s in {detail['rollout_status']}"
@@ -404,7 +423,10 @@ def play(
     """Send the story's requests, step until it is judged complete or ``timeout`` simulated
     seconds have passed; once complete, a few more cycles, so a duplicate would still show."""
     for item in story:
-        stack.request(item.detail)
+        if item.external is not None:
+            stack.start_from_console(item)
+        else:
+            stack.request(item.detail, item.detail_type)
     deadline = stack.now() + timeout
     complete_for = 0
     while stack.now() < deadline and complete_for <= settle_cycles:

@@ -60,4 +60,16 @@ class FunctionRuntime:
     def invoke(self, event: dict[str, Any], *, remaining_millis: int = 60_000) -> Any:
         os.environ.update(self.environment)
         context = FakeContext(self.spec.name, remaining_millis=remaining_millis)
-        return self.handler(event, context)
+        try:
+            return self.handler(event, context)
+        finally:
+            if self.environment.get("POWERTOOLS_METRICS_DISABLED") == "true":
+                _drop_metrics()
+
+
+def _drop_metrics() -> None:
+    """What Lambda would have flushed: Powertools keeps disabled metrics, and prints them all
+    once a metric reaches 100 values, disabled or not."""
+    from rollout_monitor.observability import metrics  # noqa: PLC0415 (the layer's, loaded)
+
+    metrics.clear_metrics()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL = frozenset({"done", "error", "rolled_back", "cancelled"})
+_SYNC = "Model Version Sync Changed"
 IN_FLIGHT = frozenset({"not_started", "in_progress", "rolling_back"})
 
 
@@ -25,6 +26,10 @@ class StoryItem:
     changes: int = 0  # Rollout Status Changed events
     stalls: int = 0
     alert_kinds: tuple[str, ...] = ()
+    detail_type: str = "Deploy Requested"  # or "Release Requested": upload, sync, then deploy
+    # A rollout started "from the console" (this scenario on the request's endpoint): nothing
+    # is requested; discovery adopts it (Deployment Discovered) and the poller follows it.
+    external: str | None = None
 
 
 def _request(scenario: str, endpoint: str) -> dict[str, Any]:
@@ -91,7 +96,33 @@ STORIES: dict[str, StoryItem] = {
         ),
     )
 }
-DEFAULT_SCENARIOS = ("succeeds", "errors", "rolls-back", "stalls", "invalid")
+STORIES |= {
+    "release": StoryItem(
+        "release",
+        {
+            "org_name": "my-org",
+            "model_arch_id": "llama-3.3-70b",
+            "weight_uri": "s3://demo-weights/llama-3.3-70b/fine-tune-1",
+            "version_aliases": ["demo-fine-tune"],
+            "endpoint_id": "my-org-llama-3.3-70b-blue",
+            "request_id": "demo-release",
+            "requested_by": "demo@example.com",
+            "reason": "local demo: upload, sync, deploy",
+        },
+        "done",
+        2,
+        detail_type="Release Requested",
+    ),
+    "external": StoryItem(
+        "external",
+        {"endpoint_id": "my-org-llama-3.3-70b-green", "request_id": "external"},
+        "error",
+        1,  # adopted in flight: its first change seen is its error
+        alert_kinds=("rollout_failed",),
+        external="errors",
+    ),
+}
+DEFAULT_SCENARIOS = ("succeeds", "errors", "rolls-back", "stalls", "invalid", "release", "external")
 DEFAULT_STORY = tuple(STORIES[name] for name in DEFAULT_SCENARIOS)
 EXTRA_ENDPOINTS = {
     "my-org-llama-3.3-70b-canary": "llama-3.3-70b",
@@ -171,7 +202,7 @@ def _events_by_request(seen: Observed) -> dict[str, list[dict[str, Any]]]:
         row = next(
             (r for r in seen.rows.values() if deployment and r.deployment_id == deployment), None
         )
-        key = request_id or (row.key if row else "?")
+        key = row.key if row else (request_id or "?")  # an adopted rollout's row is its own
         by_request.setdefault(key, []).append(event)
     return by_request
 
@@ -181,12 +212,19 @@ def _judge_item(item: StoryItem, events: list[dict[str, Any]], seen: Observed) -
     request_id = item.detail["request_id"]
     kinds = Counter(e["detail-type"] for e in events)
     row = seen.rows.get(request_id)
+    syncs = [e["detail"]["outcome"] for e in events if e["detail-type"] == _SYNC]
+    del kinds[_SYNC]
+    if item.detail_type == "Release Requested" and (
+        syncs[:1] != ["waiting"] or syncs[-1:] != ["ready"] or "ready" in syncs[:-1]
+    ):
+        problems.append(f"{item.label}: expected its sync waited on, then ready; saw {syncs}")
     if item.final_status is None:
         if kinds != Counter({"Deployment Rejected": 1}):
             problems.append(f"{item.label}: expected one rejection, saw {dict(kinds)}")
     else:
+        first = "Deployment Discovered" if item.external else "Deployment Submitted"
         expected = Counter(
-            {"Deployment Submitted": 1}
+            {first: 1}
             | ({"Rollout Status Changed": item.changes} if item.changes else {})
             | ({"Rollout Stalled": item.stalls} if item.stalls else {})
         )

@@ -170,3 +170,34 @@ def _documented(name: str) -> str:
     doc = (ROOT / "docs" / "cli.md").read_text()
     start = doc.index(f"```json {name}-schema\n") + len(f"```json {name}-schema\n")
     return doc[start : doc.index("```", start)]
+
+
+def test_release_wait_uploads_once_waits_for_the_sync_and_deploys(running: Running) -> None:
+    simulator = running.stack.simulator
+    assert simulator is not None
+    released = running.run(
+        "release", "--org", "my-org", "--arch", "llama-3.3-70b",
+        "--weights", "s3://weights-bucket/ft-cli", "--alias", "ft-cli", "--endpoint", ENDPOINT,
+        "--wait", "--timeout", WAIT, "--poll-seconds", "0.2", "--request-id", "cli-release",
+    )  # fmt: skip
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert "waiting for the model version's sync" in released.stdout
+    assert "Deployment Submitted" in released.stdout
+    assert "rollout done" in released.stdout
+    assert simulator.count("POST", "models:upload") == 1
+
+    failed = running.run(
+        "release", "--org", "my-org", "--arch", "llama-3.3-70b",
+        "--weights", "s3://weights-bucket/sync-fails/ft", "--endpoint", ENDPOINT,
+        "--wait", "--timeout", WAIT, "--poll-seconds", "0.2",
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "Deployment Rejected (version_not_ready)" in failed.stdout
+    assert simulator.count("POST", ":deployModel") == 1  # the first release's
+
+    invalid = running.run(
+        "release", "--org", "my-org", "--arch", "llama-3.3-70b", "--weights", "http://nope",
+        "--endpoint", ENDPOINT,
+    )  # fmt: skip
+    assert invalid.returncode == 2, invalid.stdout + invalid.stderr
+    assert "weight_uri" in invalid.stdout

@@ -30,6 +30,7 @@ IDLE_POLL = {
     "stalls": 0,
     "announced": 0,
     "discovered": 0,  # the schedule runs discovery too: off without DiscoveryOrgs
+    "versions_changed": 0,  # and follows the version waits: none
 }
 
 
@@ -73,6 +74,28 @@ SAMPLES = [
         varying=("deployment_id",),
     ),
     Sample("deploy-requested-invalid.json", "DeployFunction", rejected("bad-request-1")),
+    Sample(  # uploaded: the deploy waits for the version's sync
+        "release-requested.json",
+        "DeployFunction",
+        {
+            "request_id": "release-2026-11-26-ft",
+            "outcome": "waiting",
+            "deployment_id": None,
+            "reason": None,
+            "duplicate": False,
+        },
+    ),
+    Sample(  # a wait's end for a request the table does not know: nothing is done
+        "model-version-sync-changed-ready.json",
+        "DeployFunction",
+        {
+            "request_id": "release-2026-11-26-ft",
+            "outcome": "ignored",
+            "deployment_id": None,
+            "reason": None,
+            "duplicate": False,
+        },
+    ),
     Sample("scheduled-poll.json", "PollerFunction", IDLE_POLL),
     Sample(
         "rollout-status-changed-error.json",

@@ -27,6 +27,8 @@ from rollout_monitor.records import (
     Reachability,
     RequestClaim,
     RequestContent,
+    SyncOutcome,
+    VersionWait,
 )
 from rollout_monitor.store import Tables
 from rollout_monitor.store.alert_claims import DynamoAlertClaims
@@ -56,6 +58,8 @@ NOT_THE_TABLE = {  # Protocols of ports.py that no table adapter implements
     ports.EndpointLister,
     ports.DeployApi,
     ports.StatusReader,
+    ports.VersionApi,
+    ports.SyncReader,
     ports.PollTrigger,
 }
 
@@ -80,6 +84,16 @@ ENTRY = HistoryEntry.of(MOVED, previous_status="not_started", observed_at=NOW)
 DONE = RECORD.model_copy(update={"deployment_id": "d-2", "status": "done", "terminal_at": NOW})
 OUTCOME = LastOutcome(outcome="failed", deployment_id="d-1", observed_at=NOW)
 CONTENT = RequestContent(endpoint_id="e-1", model=RECORD.model)
+WAIT = VersionWait(
+    request_id="r-3",
+    release=False,
+    endpoint_id="e-1",
+    model=RECORD.model,
+    started_at=NOW,
+    wait_until=NOW + 60,
+    observed_at=NOW,
+)
+ENDED = WAIT.model_copy(update={"outcome": SyncOutcome.READY, "sequence": 1})
 
 
 @dataclasses.dataclass
@@ -115,6 +129,8 @@ EXERCISES: dict[str, Exercise] = {
     ),
     "requests.get": lambda call, _: call("r-1"),
     "requests.mark_sent": lambda call, s: call(s.claim(), NOW, ["d-0"]),
+    "requests.mark_upload_sent": lambda call, s: call(s.claim(), NOW, ["v-0"]),
+    "requests.resume": lambda call, s: call(s.claim(), NOW, 60),
     "requests.interrupt": lambda call, _: call("r-1", NOW),
     "requests.finish_rejected": lambda call, s: call(s.claim(), "{}", NOW),
     "requests.take_outbox": lambda call, s: call(s.claim(), NOW, 60),
@@ -138,6 +154,13 @@ EXERCISES: dict[str, Exercise] = {
     "reachability.save": lambda call, _: call(Reachability(), Reachability(revision=1)),
     "reachability.take_outbox": lambda call, _: call(Reachability(), NOW, 60),
     "reachability.clear_outbox": lambda call, _: call(Reachability()),
+    "waits.start": lambda call, s: call(s.claim("r-3"), WAIT),
+    "waits.get": lambda call, _: call("r-3"),
+    "waits.waiting": lambda call, _: call(),
+    "waits.save": lambda call, _: call(WAIT, ENDED),
+    "waits.take_outbox": lambda call, _: call(WAIT, NOW, 60),
+    "waits.clear_outbox": lambda call, _: (call(WAIT), call(ENDED)),
+    "waits.release_outbox": lambda call, _: call(WAIT),
 }
 
 

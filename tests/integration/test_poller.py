@@ -231,12 +231,13 @@ def test_a_deployment_its_endpoint_never_lists_stalls(world: World) -> None:
     assert len(world.poller.store.deployments.in_flight()) == 1  # never dropped
 
 
-def test_an_idle_run_is_a_slot_claim_and_one_query(world: World) -> None:
+def test_an_idle_run_is_a_slot_claim_and_a_query_of_each_partition(world: World) -> None:
     calls: list[str] = []
     client = world.poller.store.deployments._table.client
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     summary = world.poll()
-    assert calls == ["UpdateItem", "Query"]
+    # the interval's slot, the rollouts in flight, and (the schedule's run) the version waits
+    assert calls == ["UpdateItem", "Query", "Query"]
     assert world.queue.sent == 0  # nothing in flight: the chain ends here
     assert world.simulator.requests == type(world.simulator.requests)(maxlen=10_000)
     assert summary == {
@@ -246,6 +247,7 @@ def test_an_idle_run_is_a_slot_claim_and_one_query(world: World) -> None:
         "stalls": 0,
         "announced": 0,
         "discovered": 0,
+        "versions_changed": 0,
     }
 
 
@@ -259,7 +261,7 @@ def test_unchanged_deployments_cost_no_write(world: World) -> None:
     )
     world.clock.advance(10)
     world.poll()
-    assert calls == ["UpdateItem", "Query"]  # the interval's slot, then the index
+    assert calls == ["UpdateItem", "Query", "Query"]  # the slot, the index, the version waits
 
 
 def test_an_unknown_status_is_kept_warned_once_and_counted(

@@ -213,5 +213,5 @@ def test_a_forged_wait_end_deploys_nothing(world: World) -> None:
         "observed_at": 0,
     }
     result = world.runtimes["DeployFunction"].invoke(forged)
-    assert result["duplicate"] is True
+    assert result["outcome"] == "ignored"
     assert world.simulator.count("POST", ":deployModel") == 0

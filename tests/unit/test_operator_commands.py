@@ -10,10 +10,17 @@ from typing import Any, cast
 
 import pytest
 
+from rollout_monitor.events import DetailType
 from rollout_monitor.records import RequestClaim, RequestState
 from rollout_monitor_local.cli import _parser
 from rollout_monitor_local.control import cli, commands, render
-from rollout_monitor_local.control.monitor import Monitor, MonitorError
+from rollout_monitor_local.control.monitor import (
+    EXIT_DONE,
+    EXIT_REJECTED,
+    EXIT_TIMEOUT,
+    Monitor,
+    MonitorError,
+)
 from rollout_monitor_local.control.shapes import DeploymentHistory, Rollout, Transition
 
 ENDPOINT = "my-org-llama-3.3-70b"
@@ -28,11 +35,15 @@ class FakeMonitor:
     interrupt: bool = False
     bus_error: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
+    detail_types: list[DetailType] = field(default_factory=list)
 
-    def request_deploy(self, detail: dict[str, Any]) -> None:
+    def request_deploy(
+        self, detail: dict[str, Any], detail_type: DetailType = DetailType.DEPLOY_REQUESTED
+    ) -> None:
         if self.bus_error is not None:
             raise MonitorError(self.bus_error)
         self.sent.append(detail)
+        self.detail_types.append(detail_type)
 
     def request(self, request_id: str) -> RequestClaim | None:
         if self.interrupt:
@@ -157,3 +168,51 @@ def test_a_deploy_s_team_and_labels_reach_the_request_and_pass_its_validation() 
 def test_a_label_without_a_value_separator_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         _parser().parse_args(["deploy", "--endpoint", ENDPOINT, "--model", MODEL, "--label", "env"])
+
+
+RELEASE = commands.Release(
+    "my-org", "llama-3.3-70b", "s3://weights-bucket/ft-1", "my-org-llama-3.3-70b", ("ft-one",)
+)
+
+
+def _waiting(request_id: str) -> RequestClaim:
+    return RequestClaim(
+        request_id=request_id,
+        state=RequestState.WAITING,
+        claimed_at=0,
+        lease_until=0,
+        endpoint_id=RELEASE.endpoint_id,
+        model="release:my-org/llama-3.3-70b@s3://weights-bucket/ft-1#ft-one",
+    )
+
+
+def test_a_release_without_wait_reports_the_upload_and_exits_0() -> None:
+    monitor = FakeMonitor()
+    release = commands.Release(**{**RELEASE.__dict__, "request_id": "rel-1"})
+    monitor.claim = _waiting("rel-1")
+    session = _session(monitor)
+    assert commands.release(session, release, wait=False, timeout=60) == EXIT_DONE
+    assert monitor.detail_types == [DetailType.RELEASE_REQUESTED]
+    assert monitor.sent[0]["weight_uri"] == "s3://weights-bucket/ft-1"
+    out = session.out.getvalue()  # type: ignore[attr-defined]
+    assert "waiting for the model version's sync" in out
+
+
+def test_a_release_with_wait_waits_through_the_sync_then_times_out_if_it_never_ends() -> None:
+    monitor = FakeMonitor(claim=_waiting("rel-2"))
+    release = commands.Release(**{**RELEASE.__dict__, "request_id": "rel-2"})
+    clock = iter(range(0, 1000, 10))
+    session = commands.Session(
+        cast(Monitor, monitor), out=io.StringIO(), sleep=lambda _: None, now=lambda: next(clock)
+    )
+    assert commands.release(session, release, wait=True, timeout=60) == EXIT_TIMEOUT
+    out = session.out.getvalue()  # type: ignore[attr-defined]
+    assert out.count("waiting for the model version's sync") == 1
+    assert "still waiting" in out
+
+
+def test_an_invalid_release_is_rejected_and_not_sent() -> None:
+    monitor = FakeMonitor()
+    release = commands.Release(**{**RELEASE.__dict__, "weight_uri": "http://nope"})
+    assert commands.release(_session(monitor), release, wait=False, timeout=60) == EXIT_REJECTED
+    assert monitor.sent == []

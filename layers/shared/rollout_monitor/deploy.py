@@ -77,7 +77,9 @@ class DeployResult(BaseModel):
     """What the function returns: the decision, and the event that announced it."""
 
     request_id: str
-    outcome: str  # "submitted" | "rejected" | "waiting" (for its version's sync)
+    # "submitted" | "rejected" | "waiting" (for its version's sync) | "ignored" (a wait's end
+    # the table does not confirm)
+    outcome: str
     deployment_id: str | None = None
     reason: str | None = None
     duplicate: bool = False

@@ -183,8 +183,9 @@ class ReleaseService:
         event = ModelVersionSyncChanged.model_validate(detail)
         wait = self.waits.get(event.request_id)
         claim = self.requests.get(event.request_id)
-        if wait is None or not wait.finished or claim is None:
-            return DeployResult(request_id=event.request_id, outcome="waiting", duplicate=True)
+        if wait is None or not wait.finished or claim is None:  # not the table's word
+            logger.warning("a wait's end the table does not know", extra={"event": event.event_id})
+            return DeployResult(request_id=event.request_id, outcome="ignored")
         lease = self.deploys.lease_seconds
         resumed = self.requests.resume(claim, self.now(), lease)
         if resumed is None and claim.content is not None:  # taken back, then interrupted

@@ -22,7 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rollout_monitor.cerebras.errors import CerebrasError, CerebrasNotFoundError
+from rollout_monitor.cerebras.errors import (
+    CerebrasError,
+    CerebrasNotFoundError,
+    CerebrasRefusedError,
+)
 from rollout_monitor.cerebras.models import clean_text
 from rollout_monitor.cerebras.names import ModelVersionName
 from rollout_monitor.events import (
@@ -151,8 +155,8 @@ class VersionGuard:
             answer = self.cerebras.get_model_version(
                 version.org_name, version.model_arch_id, version.version
             )
-        except CerebrasNotFoundError:
-            return False  # deployModel answers for a version Cerebras does not know, as before
+        except CerebrasRefusedError:
+            return False  # no such version, no access: deployModel's refusal says it, as before
         if answer.response.sync_status == SYNCED:
             return False
         earlier = self.waits.get(claim.request_id)

@@ -37,7 +37,7 @@ from rollout_monitor.messages import Links
 from rollout_monitor.notifier import AlertTopic, ChatTopic
 from rollout_monitor.pagerduty import PAGERDUTY_SECRET_FIELD, PagerDuty
 from rollout_monitor.poller import CycleReport, Poller
-from rollout_monitor.ports import Channel, PollTrigger, Publisher
+from rollout_monitor.ports import Channel, PollTrigger, Publisher, SyncReader
 from rollout_monitor.reachability import ReachabilityWatch
 from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.release import ReleaseService
@@ -246,9 +246,12 @@ class PollerContainer:
         """Read each version a deploy waits for; record and announce each change once."""
         client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
         try:
-            return await SyncFollower(self.store.waits, client, self.publisher, self.now).follow()
+            return await self._sync_follower(client).follow()
         finally:
             await client.aclose()
+
+    def _sync_follower(self, reader: SyncReader) -> SyncFollower:
+        return SyncFollower(self.store.waits, reader, self.publisher, self.now)
 
     async def cycle(self, shard: int = 0) -> CycleReport:
         """One cycle of ``shard`` outside the chain (as a late or overlapping one would run)."""

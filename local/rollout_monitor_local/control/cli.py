@@ -1,4 +1,5 @@
-"""The operator's subcommands of ``rollout-monitor``: deploy, status, watch, history, undo.
+"""The operator's subcommands of ``rollout-monitor``: deploy, release, status, watch, history,
+undo.
 
 Each finds the stack by name (``--stack``) from its CloudFormation outputs, with the standard
 AWS credential chain (``--region``, ``--profile``); ``--aws-endpoint-url`` points the same
@@ -20,7 +21,7 @@ from rollout_monitor_local.control.monitor import (
     Target,
 )
 
-COMMANDS = ("deploy", "status", "watch", "history", "undo")
+COMMANDS = ("deploy", "release", "status", "watch", "history", "undo")
 DEFAULT_TIMEOUT = 3600.0
 
 
@@ -74,6 +75,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_label,
         metavar="KEY=VALUE",
         help="a routing label (repeatable), e.g. --label env=prod",
+    )
+
+    release = subparsers.add_parser(
+        "release",
+        parents=[stack],
+        help="upload a version, wait for its sync, deploy it; --wait follows it all",
+        description="Put Release Requested on the stack's bus: the monitor uploads the weights "
+        "once, waits for the version's sync, then deploys it to the endpoint. Without --wait, "
+        "report the upload (or the rejection); with it, follow the sync and the rollout. Exit "
+        "codes as deploy's; 2 also for a sync that failed or did not end in time "
+        "(version_not_ready).",
+    )
+    _request_options(release)
+    release.add_argument("--org", required=True, help="the Cerebras org")
+    release.add_argument("--arch", required=True, help="the model architecture id")
+    release.add_argument("--weights", required=True, help="the weights' URI, s3://bucket/path")
+    release.add_argument(
+        "--alias", action="append", default=[], help="an alias for the new version (repeatable)"
+    )
+    release.add_argument("--endpoint", required=True, help="the endpoint id to deploy to")
+    release.add_argument(
+        "--request-id", help="the idempotency key: the same one never uploads twice (default: new)"
+    )
+    release.add_argument("--reason", help="why, shown in history and alerts")
+    release.add_argument("--team", help="the owning team (as deploy's)")
+    release.add_argument(
+        "--label", action="append", default=[], type=_label, metavar="KEY=VALUE", help="as deploy's"
     )
 
     status = subparsers.add_parser(
@@ -178,6 +206,20 @@ def _dispatch(session: commands.Session, args: argparse.Namespace) -> int:
                 labels=dict(args.label),
             )
             return commands.deploy(session, request, wait=args.wait, timeout=args.timeout)
+        case "release":
+            release = commands.Release(
+                args.org,
+                args.arch,
+                args.weights,
+                args.endpoint,
+                tuple(args.alias),
+                args.request_id,
+                args.reason,
+                args.force,
+                team=args.team,
+                labels=dict(args.label),
+            )
+            return commands.release(session, release, wait=args.wait, timeout=args.timeout)
         case "status":
             return commands.status(session, args.endpoint, as_json=args.json)
         case "watch":

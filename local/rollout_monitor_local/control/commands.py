@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rollout_monitor.cerebras.names import ModelVersionName
-from rollout_monitor.events import DeployRequested
+from rollout_monitor.events import DeployRequested, DetailType, ReleaseRequested
 from rollout_monitor.records import DeploymentRecord, RequestClaim, RequestContent, RequestState
 from rollout_monitor.rejections import conflict
 from rollout_monitor_local.control import render
@@ -101,28 +101,121 @@ def deploy(session: Session, request: Request, *, wait: bool, timeout: float) ->
     content = RequestContent(endpoint_id=asked.endpoint_id, model=asked.model, force=asked.force)
     deadline = session.now() + timeout
     request_id = str(detail["request_id"])
-    try:
-        session.monitor.request_deploy(detail)
-    except MonitorError as exc:  # a timeout may hide a put that went through
-        raise MonitorError(f"{exc} (to retry, reuse --request-id {request_id})") from exc
+    _put(session, detail, DetailType.DEPLOY_REQUESTED)
     session.say(f"Deploy Requested: {request.model} to {request.endpoint_id} ({request_id})")
-    claim = _until(
-        session, deadline, lambda: _decided(session.monitor.request(request_id), content)
-    )
+    claim = _outcome(session, request_id, content, deadline, wait=wait)
     if claim is None:
-        last = session.monitor.request(request_id)
-        session.say(f"timed out after {timeout:.0f} s: {_undecided(request_id, last)}")
         return EXIT_TIMEOUT
     if _other(claim, content):
         rejected = conflict(asked, request_id, claim, content, session.now())
         session.say(f"Deployment Rejected ({rejected.reason}): {rejected.message}")
         return EXIT_REJECTED
+    return _submitted(session, claim, wait=wait, deadline=deadline)
+
+
+@dataclass(frozen=True)
+class Release:
+    org_name: str
+    model_arch_id: str
+    weight_uri: str
+    endpoint_id: str
+    version_aliases: tuple[str, ...] = ()
+    request_id: str | None = None
+    reason: str | None = None
+    force: bool = False
+    team: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def detail(self) -> dict[str, object]:
+        detail: dict[str, object] = {
+            "org_name": self.org_name,
+            "model_arch_id": self.model_arch_id,
+            "weight_uri": self.weight_uri,
+            "version_aliases": list(self.version_aliases),
+            "endpoint_id": self.endpoint_id,
+            "request_id": self.request_id or f"cli-{uuid.uuid4().hex[:16]}",
+            "requested_by": _who(),
+            "force": self.force,
+        }
+        optional = {"reason": self.reason, "team": self.team, "labels": self.labels}
+        return detail | {name: value for name, value in optional.items() if value}
+
+
+def release(session: Session, request: Release, *, wait: bool, timeout: float) -> int:
+    """Put ``Release Requested``; report the upload's sync and what became of the deploy;
+    with ``wait``, follow the rollout. Exit codes as :func:`deploy`'s."""
+    detail = request.detail()
+    try:
+        asked = ReleaseRequested.model_validate(detail)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        session.say(f"Deployment Rejected (invalid_request), not sent: {problems}")
+        return EXIT_REJECTED
+    content = RequestContent(
+        endpoint_id=asked.endpoint_id, model=asked.content_key(), force=asked.force
+    )
+    deadline = session.now() + timeout
+    request_id = str(detail["request_id"])
+    _put(session, detail, DetailType.RELEASE_REQUESTED)
+    session.say(
+        f"Release Requested: {asked.weight_uri} ({asked.model_arch_id}) to {asked.endpoint_id} "
+        f"({request_id})"
+    )
+    claim = _outcome(session, request_id, content, deadline, wait=wait)
+    if claim is None:
+        return EXIT_TIMEOUT
+    if _other(claim, content):
+        session.say(
+            f"Deployment Rejected (request_id_conflict): request_id {request_id} was first "
+            "used for another request"
+        )
+        return EXIT_REJECTED
+    return _submitted(session, claim, wait=wait, deadline=deadline)
+
+
+def _put(session: Session, detail: dict[str, object], detail_type: DetailType) -> None:
+    try:
+        session.monitor.request_deploy(detail, detail_type)
+    except MonitorError as exc:  # a timeout may hide a put that went through
+        request_id = detail["request_id"]
+        raise MonitorError(f"{exc} (to retry, reuse --request-id {request_id})") from exc
+
+
+def _outcome(
+    session: Session, request_id: str, content: RequestContent, deadline: float, *, wait: bool
+) -> RequestClaim | None:
+    """The request once decided (None: timed out, said why). A wait for the version's sync
+    is shown once, and waited through with ``wait``; without, it is the answer."""
+    said_waiting = False
+
+    def decided() -> RequestClaim | None:
+        nonlocal said_waiting
+        claim = session.monitor.request(request_id)
+        if claim is not None and claim.state == RequestState.WAITING:
+            if not said_waiting:
+                session.say("waiting for the model version's sync")
+                said_waiting = True
+            if not wait:
+                return claim
+        return _decided(claim, content)
+
+    claim = _until(session, deadline, decided)
+    if claim is None:
+        last = session.monitor.request(request_id)
+        session.say(f"timed out: {_undecided(request_id, last)}")
+    return claim
+
+
+def _submitted(session: Session, claim: RequestClaim, *, wait: bool, deadline: float) -> int:
     if claim.state == RequestState.REJECTED:
         session.say(
             f"Deployment Rejected ({claim.rejection_reason or 'unknown'}): "
             f"{render.plain(claim.rejection_message, 'see the Deployment Rejected event')}"
         )
         return EXIT_REJECTED
+    if claim.state == RequestState.WAITING:
+        session.say("the deploy follows once it is synced (rollout-monitor status)")
+        return EXIT_DONE
     session.say(f"Deployment Submitted: {claim.deployment_id}")
     if not wait or claim.deployment_id is None:
         return EXIT_DONE

@@ -101,13 +101,16 @@ class Monitor:
 
     # -- the one write: a deploy request on the bus --------------------------------------------
 
-    def request_deploy(self, detail: dict[str, Any]) -> None:
+    def request_deploy(
+        self, detail: dict[str, Any], detail_type: DetailType = DetailType.DEPLOY_REQUESTED
+    ) -> None:
+        """Put a request (``Deploy Requested`` or ``Release Requested``) on the bus."""
         answer = _aws(
             self.events.put_events,
             Entries=[
                 {
                     "Source": CLI_SOURCE,
-                    "DetailType": DetailType.DEPLOY_REQUESTED.value,
+                    "DetailType": detail_type.value,
                     "Detail": json.dumps(detail),
                     "EventBusName": self.bus_name,
                 }
