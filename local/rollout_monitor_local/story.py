@@ -117,7 +117,7 @@ STORIES |= {
         "external",
         {"endpoint_id": "my-org-llama-3.3-70b-green", "request_id": "external"},
         "error",
-        1,  # adopted in flight: its first change seen is its error
+        2,  # adopted as it starts (not_started): then in_progress, then error
         alert_kinds=("rollout_failed",),
         external="errors",
     ),

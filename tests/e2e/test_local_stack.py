@@ -26,15 +26,17 @@ def test_the_story_gives_exactly_the_expected_events_records_and_alerts(tmp_path
         assert verdict.ok, verdict.problems
         kinds = Counter(e["detail-type"] for e in stack.seen.events)
         assert kinds == {
-            "Deployment Submitted": 4,
+            "Deployment Submitted": 5,  # the release's too
+            "Deployment Discovered": 1,  # the rollout started from the console
             "Deployment Rejected": 1,
-            "Rollout Status Changed": 8,
+            "Model Version Sync Changed": 3,  # uploaded (queued), in_progress, done
+            "Rollout Status Changed": 12,
             "Rollout Stalled": 1,
         }
-        assert len({e["detail"]["event_id"] for e in stack.seen.events}) == 14
+        assert len({e["detail"]["event_id"] for e in stack.seen.events}) == 23
         alerts = Counter((a["kind"], a["severity"]) for a in stack.seen.alerts)
         assert alerts == {
-            ("rollout_failed", "critical"): 2,
+            ("rollout_failed", "critical"): 3,
             ("rollout_stalled", "warning"): 1,
             ("deploy_rejected", "warning"): 1,
         }
@@ -49,7 +51,11 @@ def test_the_story_gives_exactly_the_expected_events_records_and_alerts(tmp_path
             "errors": ("error", 3),
             "rolls-back": ("rolled_back", 4),
             "stalls": ("in_progress", 2),
+            "release": ("done", 3),
+            "external": ("error", 3),  # adopted not_started: its first entry
         }
+        assert stack.simulator is not None
+        assert stack.simulator.count("POST", "models:upload") == 1
         (still,) = store.in_flight()  # only the stalled one: it is never dropped
         assert still.status == "in_progress"
         assert still.stalled
@@ -260,9 +266,10 @@ def test_requests_from_another_shell_reach_a_running_stack(
 def test_scenario_names_are_the_simulators_aliases() -> None:
     from rollout_monitor_local.simulator import SCENARIOS
 
-    assert set(STORIES) - {"invalid"} == set(SCENARIOS)
+    not_a_scenario = {"invalid", "release", "external"}  # a request, a release, the console
+    assert set(STORIES) - not_a_scenario == set(SCENARIOS)
     for name, item in STORIES.items():
-        if name != "invalid":
+        if name not in not_a_scenario:
             assert item.detail["model"].endswith(f"/versions/{name}")
 
 
@@ -313,4 +320,4 @@ def test_the_same_story_gives_the_same_events_step_by_step() -> None:
             assert play(stack, DEFAULT_STORY, timeout=900, on_step=record).ok
         runs.append(timeline)
     assert runs[0] == runs[1]
-    assert len(runs[0]) == 8
+    assert len(runs[0]) == 15  # 12 transitions, 3 version syncs
