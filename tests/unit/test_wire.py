@@ -6,12 +6,18 @@ import json
 from typing import Any
 
 import boto3
+import jmespath
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.serialize import create_serializer
 
-from rollout_monitor.store.wire import ENCODED, speak_wire_json
+from rollout_monitor.store.wire import (
+    ENCODED,
+    TRANSACTION_TABLES,
+    speak_wire_json,
+    transaction_tables,
+)
 from rollout_monitor.wiring import dynamodb_client
 
 ITEM = {
@@ -134,3 +140,29 @@ def test_the_poller_store_client_speaks_wire_json() -> None:
     client = dynamodb_client(4)
     assert type(client._serializer).__name__ == "_WireSerializer"
     assert _query(client, ANSWERS[0])["Items"][0] == ITEM
+
+
+@pytest.mark.parametrize(
+    "transaction",
+    [
+        CALLS["TransactWriteItems"],
+        {"TransactItems": [{"ConditionCheck": {"TableName": "c", "Key": {}}}, {"Put": {}}]},
+        {"TransactItems": []},
+    ],
+)
+def test_a_transaction_s_tables_are_what_botocore_s_search_finds(
+    transaction: dict[str, Any],
+) -> None:
+    assert transaction_tables(transaction) == jmespath.search(TRANSACTION_TABLES, transaction)
+
+
+def test_the_endpoint_rules_get_the_transaction_s_tables_from_the_comprehension() -> None:
+    client = speak_wire_json(_client())
+    model = client.meta.service_model.operation_model("TransactWriteItems")
+    resolve = client._ruleset_resolver._resolve_param_as_operation_context_param
+    args = CALLS["TransactWriteItems"]
+    assert resolve("ResourceArnList", model, args) == ["t", "t", "t"]
+    botocore_path = model.operation_context_parameters["ResourceArnList"]["path"]
+    assert botocore_path == TRANSACTION_TABLES  # else the comprehension is not installed
+    query = client.meta.service_model.operation_model("BatchGetItem")
+    assert resolve("ResourceArnList", query, {"RequestItems": {"a": {}}}) == ["a"]  # jmespath's

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rollout_monitor.events import OutboundDetail, load_pending
@@ -38,6 +38,9 @@ class Announcer:
     deployments: Deployments
     publisher: Publisher
     run: Callable[..., Awaitable[Any]]  # a blocking AWS call, off the event loop
+    # Events the caller built this run, by their outbox text (events.dump_pending): announced
+    # as they are; any other pending event is parsed from the record.
+    built: Mapping[str, OutboundDetail] = field(default_factory=dict)
 
     async def announce(self, records: list[DeploymentRecord]) -> Announced:
         """Publish, then clear or release each record's outbox."""
@@ -45,7 +48,7 @@ class Announcer:
         details: list[OutboundDetail] = []
         for record in records:
             for pending in record.pending_events:
-                detail = load_pending(pending)
+                detail = self.built.get(pending) or load_pending(pending)
                 owner[detail.event_id] = record
                 details.append(detail)
         refused = set().union(

@@ -23,7 +23,7 @@ from functools import partial
 
 from rollout_monitor.announcer import Announcer, batches
 from rollout_monitor.cerebras.models import EndpointStatus
-from rollout_monitor.events import RolloutStalled, dump_pending
+from rollout_monitor.events import OutboundDetail, RolloutStalled, dump_pending
 from rollout_monitor.ports import (
     MAX_TRANSACTION_ITEMS,
     Deployments,
@@ -64,11 +64,14 @@ class Poller:
     # start at once, while the index is queried, and are used if they are still in flight.
     endpoints_hint: dict[int, list[str]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    # The events this cycle decided, by their outbox text: announced as built, not re-parsed
+    _decided: dict[str, OutboundDetail] = field(default_factory=dict, init=False, repr=False)
 
     async def cycle(self, shard: int = 0) -> CycleReport:
         """One cycle over the rollouts of one shard of the InFlight index."""
         started = time.perf_counter()
         report = CycleReport()
+        self._decided = {}
         reads = Reads(
             self.reader, report, asyncio.Semaphore(self.max_concurrency), self.per_deployment_route
         )
@@ -188,6 +191,7 @@ class Poller:
         if _same(after, record):
             return None  # nothing changed: no write
         pending = [dump_pending(e) for e in decision.events]
+        self._decided.update(zip(pending, decision.events, strict=True))
         after = after.model_copy(
             update={
                 "pending_events": record.pending_events + pending,
@@ -268,7 +272,8 @@ class Poller:
         self, records: list[DeploymentRecord], report: CycleReport
     ) -> list[DeploymentRecord]:
         """Announce the records' pending events (:class:`Announcer`); count what was."""
-        outcome = await Announcer(self.deployments, self.publisher, self._aws).announce(records)
+        announcer = Announcer(self.deployments, self.publisher, self._aws, self._decided)
+        outcome = await announcer.announce(records)
         report.announced += outcome.announced
         report.publish_failures += outcome.refused
         return outcome.cleared

@@ -12,7 +12,10 @@ cycle, that walk was a third of the poller's CPU (``make bench``). So, on the po
 - a ``Query`` answer's items are decoded with :func:`json.loads`, botocore parsing the rest
   (an answer holding a binary value, or an error, goes through botocore whole).
 
-``tests/unit/test_wire.py`` checks both against botocore's own encoding and parsing.
+- a transaction's table names, which the endpoint rules read (``ResourceArnList``), are
+  listed by a comprehension instead of botocore's jmespath expression over every item.
+
+``tests/unit/test_wire.py`` checks each against botocore's own encoding, parsing and search.
 """
 
 from __future__ import annotations
@@ -61,10 +64,48 @@ def _items_by_json(
     response_dict["body"] = json.dumps(answer).encode()
 
 
+# botocore's path for TransactWriteItems' ResourceArnList; another path is left to jmespath
+TRANSACTION_TABLES = (
+    "TransactItems[*].[ConditionCheck.TableName, Put.TableName, Delete.TableName, "
+    "Update.TableName][]"
+)
+_TRANSACTION_KINDS = ("ConditionCheck", "Put", "Delete", "Update")
+
+
+def transaction_tables(call_args: dict[str, Any]) -> list[str]:
+    """What :data:`TRANSACTION_TABLES` finds: each item's table, in order (jmespath drops
+    the kinds an item is not)."""
+    return [
+        action["TableName"]
+        for item in call_args.get("TransactItems") or []
+        for kind in _TRANSACTION_KINDS
+        if (action := item.get(kind)) is not None and "TableName" in action
+    ]
+
+
+def _fast_context_parameters(client: DynamoDBClient) -> None:
+    resolver = getattr(client, "_ruleset_resolver", None)
+    botocore_resolve = getattr(resolver, "_resolve_param_as_operation_context_param", None)
+    transaction = client.meta.service_model.operation_model("TransactWriteItems")
+    parameters: dict[str, Any] = dict(transaction.operation_context_parameters or {})
+    if botocore_resolve is None or parameters.get("ResourceArnList", {}).get("path") != (
+        TRANSACTION_TABLES
+    ):
+        return  # another botocore: its own search stays
+
+    def resolve(param_name: str, operation_model: OperationModel, call_args: Any) -> Any:
+        if param_name == "ResourceArnList" and operation_model.name == "TransactWriteItems":
+            return transaction_tables(call_args)
+        return botocore_resolve(param_name, operation_model, call_args)
+
+    resolver._resolve_param_as_operation_context_param = resolve  # type: ignore[union-attr]
+
+
 def speak_wire_json(client: DynamoDBClient) -> DynamoDBClient:
     """Give ``client`` the encoding and decoding above (see the module's docstring)."""
     if client.meta.service_model.resolved_protocol != "json":
         return client  # a botocore that speaks another protocol to DynamoDB: leave it as is
     client._serializer = _WireSerializer(client._serializer)  # type: ignore[attr-defined]
     client.meta.events.register("before-parse.dynamodb.Query", _items_by_json)
+    _fast_context_parameters(client)
     return client
