@@ -59,6 +59,8 @@ def _follow_versions() -> int:
         logger.exception("following waiting versions failed")
         metrics.add_metric(name="SyncFollowFailures", unit="Count", value=1)
         return 0
+    if report.failed_reads:  # emitted when non-zero: an idle month costs nothing
+        metrics.add_metric(name="SyncReadFailures", unit="Count", value=report.failed_reads)
     return report.changed
 
 

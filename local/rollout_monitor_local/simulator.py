@@ -156,6 +156,7 @@ class FaultKind(StrEnum):
     MALFORMED = "malformed"
     UNAUTHORIZED = "unauthorized"
     UNPROCESSABLE = "unprocessable"
+    NOT_FOUND = "not_found"
 
 
 @dataclass(slots=True)
@@ -645,6 +646,7 @@ _FAULT_ERRORS = {
     FaultKind.SERVER_ERROR: (500, "internal server error"),
     FaultKind.UNAVAILABLE: (503, "service unavailable"),
     FaultKind.UNAUTHORIZED: (401, "invalid API key"),
+    FaultKind.NOT_FOUND: (404, "not found"),
 }
 
 

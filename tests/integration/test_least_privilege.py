@@ -130,6 +130,7 @@ EXERCISES: dict[str, Exercise] = {
     "requests.get": lambda call, _: call("r-1"),
     "requests.mark_sent": lambda call, s: call(s.claim(), NOW, ["d-0"]),
     "requests.mark_upload_sent": lambda call, s: call(s.claim(), NOW, ["v-0"]),
+    "requests.unmark_upload_sent": lambda call, s: call(s.claim()),
     "requests.resume": lambda call, s: call(s.claim(), NOW, 60),
     "requests.interrupt": lambda call, _: call("r-1", NOW),
     "requests.finish_rejected": lambda call, s: call(s.claim(), "{}", NOW),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rollout_monitor_local.simulator import Fault, FaultKind
 from tests.integration.conftest import World, sample_event
 
 ENDPOINT = "my-org-llama-3.3-70b"
@@ -215,3 +216,70 @@ def test_a_forged_wait_end_deploys_nothing(world: World) -> None:
     result = world.runtimes["DeployFunction"].invoke(forged)
     assert result["outcome"] == "ignored"
     assert world.simulator.count("POST", ":deployModel") == 0
+
+
+@pytest.mark.parametrize("kind", [FaultKind.SERVER_ERROR, FaultKind.UNAUTHORIZED])
+def test_a_wait_whose_version_cannot_be_read_still_ends_at_its_deadline(
+    world_with: Callable[[dict[str, str]], World], kind: FaultKind
+) -> None:
+    world = world_with({"VersionWaitMinutes": "2"})
+    assert release(world, "rel-ro", "s3://weights-bucket/sync-stalls/ro")["outcome"] == "waiting"
+    (first,) = world.emitted(SYNC)
+    version = first["detail"]["model"].rsplit("/", 1)[1]
+    world.simulator.inject(Fault(kind, times=100_000, path_contains=f"/versions/{version}"))
+    run_schedule(world, 60 * 4)
+    (ended,) = [e for e in world.emitted(SYNC) if e["detail"]["outcome"] != "waiting"]
+    assert (ended["detail"]["outcome"], ended["detail"]["sync_status"]) == ("stalled", "queued")
+    (rejected,) = world.emitted("Deployment Rejected")
+    assert rejected["detail"]["reason"] == "version_not_ready"
+
+
+def test_a_version_not_served_just_after_its_upload_is_waited_for_not_failed(
+    world: World,
+) -> None:
+    assert release(world, "rel-404", "s3://weights-bucket/ft-404")["outcome"] == "waiting"
+    (first,) = world.emitted(SYNC)
+    version = first["detail"]["model"].rsplit("/", 1)[1]
+    world.simulator.inject(
+        Fault(FaultKind.NOT_FOUND, times=2, path_contains=f"/versions/{version}")
+    )
+    run_schedule(world, 60 * 3)  # two 404s in the first minutes, then it is served
+    assert world.emitted("Deployment Rejected") == []
+    assert len(world.emitted("Deployment Submitted")) == 1
+
+
+def test_a_held_deploy_redelivered_after_its_wait_ended_unsynced_is_rejected(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    world = world_with({"VersionWaitMinutes": "2"})
+    version = world.simulator.upload("my-org", ARCH, "s3://weights-bucket/ft-h", sync="sync-stalls")
+    event = sample_event("deploy-requested.json")
+    event["detail"] = {
+        "endpoint_id": ENDPOINT,
+        "request_id": "held-1",
+        "model": f"orgs/my-org/models/{ARCH}/versions/{version.version_id}",
+    }
+    assert world.runtimes["DeployFunction"].invoke(event)["outcome"] == "waiting"
+    rule = next(k for k in world.stack.rules if "VersionWaitEnded" in k)
+    for _ in range(4):
+        world.clock.advance(60)
+        world.poll()
+    (ended,) = world.router.take_waiting(rule)  # the wait's end, never delivered
+    assert ended["detail"]["outcome"] == "stalled"
+    releases = world.runtimes["DeployFunction"].module.releases()
+    claim = releases.requests.get("held-1")
+    assert releases.requests.resume(claim, world.clock.now(), 90)  # taken back, then it died
+    world.clock.advance(120)  # past the lease: the request's own redelivery decides it
+    again = world.runtimes["DeployFunction"].invoke(event)
+    assert (again["outcome"], again["reason"]) == ("rejected", "version_not_ready")
+    assert world.simulator.count("POST", ":deployModel") == 0
+
+
+def test_a_release_refused_401_is_rejected_authentication_failed(world: World) -> None:
+    world.simulator.inject(
+        Fault(FaultKind.UNAUTHORIZED, times=100, path_contains=f"/models/{ARCH}/versions")
+    )
+    assert release(world, "rel-401", "s3://weights-bucket/ft-401")["outcome"] == "rejected"
+    (rejected,) = world.emitted("Deployment Rejected")
+    assert rejected["detail"]["reason"] == "authentication_failed"
+    assert world.simulator.count("POST", "models:upload") == 0

@@ -160,8 +160,10 @@ class DeployService:
                     "its deployment is not listed yet; retry later"
                 )
         if record is None:
-            guard = self.version_guard
-            if guard is not None and guard.holds(request, claim, self.now()):
+            held = self.version_guard and self.version_guard.holds(request, claim, self.now())
+            if isinstance(held, DeploymentRejected):
+                return self.finish_rejection(claim, held)
+            if held:
                 return DeployResult(request_id=claim.request_id, outcome="waiting")
             busy = self._hold_endpoint(request, claim)
             if busy is not None:

@@ -21,7 +21,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rollout_monitor.cerebras.errors import CerebrasOutcomeUnknownError, CerebrasRefusedError
+from rollout_monitor.cerebras.errors import (
+    CerebrasAuthenticationError,
+    CerebrasOutcomeUnknownError,
+    CerebrasRefusedError,
+    CerebrasTransientError,
+)
 from rollout_monitor.cerebras.models import ModelVersionOperation
 from rollout_monitor.deploy import DeployResult, DeployService, RequestInProgressError
 from rollout_monitor.events import (
@@ -34,11 +39,11 @@ from rollout_monitor.events import (
 from rollout_monitor.ports import Requests, VersionApi, VersionWaits
 from rollout_monitor.records import RequestClaim, RequestContent, SyncOutcome, VersionWait
 from rollout_monitor.rejections import invalid, problems, request_id_of
-from rollout_monitor.versions import VersionGuard
+from rollout_monitor.versions import VersionGuard, not_ready
 
 logger = logging.getLogger(__name__)
 
-MAX_KNOWN_VERSIONS = 500  # version names kept from the listing before an upload
+MAX_KNOWN_VERSIONS = 500  # versions of the same weights kept from the listing before an upload
 
 
 class UploadOutcomeUnknownError(Exception):
@@ -87,6 +92,9 @@ class ReleaseService:
                     )
                 )
             return self.deploys.duplicate(claim)
+        ended = self.waits.get(request_id)
+        if ended is not None and ended.finished:  # taken over after its wait's end: go on
+            return self._after_wait(ended, claim)
         try:
             return self._upload_and_wait(release, claim)
         except Exception:
@@ -124,7 +132,16 @@ class ReleaseService:
             known = self._listed(release)
         except CerebrasRefusedError as exc:
             return _refused(release, claim.request_id, exc, self.now())
-        if not self.requests.mark_upload_sent(claim, self.now(), known[:MAX_KNOWN_VERSIONS]):
+        if len(known) > MAX_KNOWN_VERSIONS:
+            message = (
+                f"{len(known)} versions of {release.model_arch_id} already hold "
+                f"{release.weight_uri}: upload the weights under a new path"
+            )
+            rejection = _rejected(
+                release, claim.request_id, RejectionReason.INVALID_REQUEST, message, self.now()
+            )
+            return rejection
+        if not self.requests.mark_upload_sent(claim, self.now(), known):
             raise RequestInProgressError(f"request {claim.request_id} was taken over")
         try:
             return self.cerebras.upload_model(
@@ -135,6 +152,11 @@ class ReleaseService:
             )
         except CerebrasRefusedError as exc:
             return _refused(release, claim.request_id, exc, self.now())
+        except CerebrasTransientError:
+            # Only a call Cerebras certainly did not act on gets here (a 429 to the end, a
+            # connection that never sent it): any other failure is an unknown outcome.
+            self.requests.unmark_upload_sent(claim)
+            raise
         except CerebrasOutcomeUnknownError as exc:
             logger.warning(
                 "upload outcome unknown: looking for the version",
@@ -149,13 +171,18 @@ class ReleaseService:
             return found
 
     def _listed(self, release: ReleaseRequested) -> list[str]:
+        """The versions already holding these weights: none of them is this upload's."""
         try:
             listing = self.cerebras.list_model_versions(release.org_name, release.model_arch_id)
         except CerebrasRefusedError as exc:
             if exc.status_code == 404:
                 return []  # no version of this architecture yet
             raise
-        return [v.name for v in listing.model_versions]
+        return [
+            v.name
+            for v in listing.model_versions
+            if v.response.customer_s3_uri == release.weight_uri
+        ]
 
     def _find(self, release: ReleaseRequested, known: list[str]) -> ModelVersionOperation | None:
         """A version listed now and not before, of these weights and with these aliases."""
@@ -191,34 +218,16 @@ class ReleaseService:
         if resumed is None and claim.content is not None:  # taken back, then interrupted
             owned, taken = self.requests.claim(claim.request_id, claim.content, self.now(), lease)
             resumed = taken if owned else None
-        if resumed is None:  # another delivery has it, or it is decided
-            return self.deploys.duplicate(claim)
+        if resumed is None:  # another delivery has it (wait for its result), or it is decided
+            return self.deploys.duplicate(self.requests.get(claim.request_id) or claim)
+        return self._after_wait(wait, resumed)
+
+    def _after_wait(self, wait: VersionWait, claim: RequestClaim) -> DeployResult:
+        """Deploy the synced version through the deploy path, or reject version_not_ready."""
         request = DeployRequested.model_validate(wait.deploy_request())
         if wait.outcome == SyncOutcome.READY:
-            return self.deploys.run_claimed(request, resumed)
-        rejection = _not_ready(request, wait, self.now())
-        return self.deploys.finish_rejection(resumed, rejection)
-
-
-def _not_ready(request: DeployRequested, wait: VersionWait, now: float) -> DeploymentRejected:
-    why = (
-        f"its sync ended {wait.sync_status}"
-        if wait.outcome == SyncOutcome.FAILED and wait.sync_status is not None
-        else "it no longer exists"
-        if wait.outcome == SyncOutcome.FAILED
-        else f"it was still {wait.sync_status} at the deadline"
-    )
-    return DeploymentRejected.of(
-        wait.request_id,
-        RejectionReason.VERSION_NOT_READY,
-        f"model version {wait.model} is not ready to deploy: {why}",
-        rejected_at=now,
-        endpoint_id=request.endpoint_id,
-        model=request.model,
-        requested_by=request.requested_by,
-        team=request.team,
-        labels=request.labels,
-    )
+            return self.deploys.run_claimed(request, claim)
+        return self.deploys.finish_rejection(claim, not_ready(request, wait, self.now()))
 
 
 def _rejected(
@@ -246,10 +255,15 @@ def _rejected(
 def _refused(
     release: ReleaseRequested, request_id: str, exc: CerebrasRefusedError, now: float
 ) -> DeploymentRejected:
+    reason = (
+        RejectionReason.AUTHENTICATION_FAILED
+        if isinstance(exc, CerebrasAuthenticationError)
+        else RejectionReason.CEREBRAS_REFUSED
+    )
     return _rejected(
         release,
         request_id,
-        RejectionReason.CEREBRAS_REFUSED,
+        reason,
         f"Cerebras refused the upload of {release.weight_uri} with {exc.status_code}",
         now,
         status_code=exc.status_code,

@@ -30,8 +30,10 @@ from rollout_monitor.cerebras.errors import (
 from rollout_monitor.cerebras.models import clean_text
 from rollout_monitor.cerebras.names import ModelVersionName
 from rollout_monitor.events import (
+    DeploymentRejected,
     DeployRequested,
     ModelVersionSyncChanged,
+    RejectionReason,
     dump_pending,
     load_pending,
 )
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 SYNCED = "done"
 MAX_SYNC_STATUS = 64  # of a status from the API, as stored and announced
 MAX_CONCURRENT_READS = 10
+NOT_FOUND_GRACE_SECONDS = 300.0  # a 404 this soon after the wait began is "not yet", not gone
 
 
 class WaitTakenOverError(Exception):
@@ -139,6 +142,28 @@ def _announce(publisher: Publisher, waits: VersionWaits | SyncWaits, wait: Versi
     return True
 
 
+def not_ready(request: DeployRequested, wait: VersionWait, now: float) -> DeploymentRejected:
+    """The rejection of a request whose version's wait ended without a sync."""
+    why = (
+        f"its sync ended {wait.sync_status}"
+        if wait.outcome == SyncOutcome.FAILED and wait.sync_status is not None
+        else "it no longer exists"
+        if wait.outcome == SyncOutcome.FAILED
+        else f"it was still {wait.sync_status} at the deadline"
+    )
+    return DeploymentRejected.of(
+        wait.request_id,
+        RejectionReason.VERSION_NOT_READY,
+        f"model version {wait.model} is not ready to deploy: {why}",
+        rejected_at=now,
+        endpoint_id=request.endpoint_id,
+        model=request.model,
+        requested_by=request.requested_by,
+        team=request.team,
+        labels=request.labels,
+    )
+
+
 @dataclass
 class VersionGuard:
     """The deploy function's check before ``deployModel``: is the version synced?"""
@@ -148,8 +173,11 @@ class VersionGuard:
     publisher: Publisher
     wait_seconds: float = 1800.0
 
-    def holds(self, request: DeployRequested, claim: RequestClaim, now: float) -> bool:
-        """True when the request now waits for its version (recorded and announced)."""
+    def holds(
+        self, request: DeployRequested, claim: RequestClaim, now: float
+    ) -> bool | DeploymentRejected:
+        """True when the request now waits for its version (recorded and announced); its
+        rejection when its wait already ended unsynced (a retry after a resume that died)."""
         version = request.version
         try:
             answer = self.cerebras.get_model_version(
@@ -160,8 +188,10 @@ class VersionGuard:
         if answer.response.sync_status == SYNCED:
             return False
         earlier = self.waits.get(claim.request_id)
-        if earlier is not None and earlier.outcome == SyncOutcome.READY:
-            return False  # it synced while this request waited: go ahead
+        if earlier is not None and earlier.finished:  # this request waited already
+            if earlier.outcome == SyncOutcome.READY:
+                return False  # it synced then: go ahead
+            return not_ready(request, earlier, now)
         self.wait(claim, request, answer.response.sync_status, now, release=False)
         return True
 
@@ -241,6 +271,8 @@ class SyncFollower:
             )
             sync_status: str | None = answer.response.sync_status
         except CerebrasNotFoundError:
+            if now - wait.started_at < NOT_FOUND_GRACE_SECONDS:
+                return  # a version just uploaded may not be served yet
             sync_status = None  # the version is gone
         except CerebrasError as exc:
             self.report.failed_reads += 1
@@ -248,7 +280,9 @@ class SyncFollower:
                 "could not read a waiting version",
                 extra={"request_id": wait.request_id, "error": type(exc).__name__},
             )
-            return
+            if now < wait.wait_until:
+                return  # the next run reads again
+            sync_status = wait.sync_status  # unread past its deadline: stalled, as last seen
         after = advance(wait, sync_status, self.now())
         if after is None or not self.waits.save(wait, after):
             return

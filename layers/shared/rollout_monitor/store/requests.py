@@ -146,6 +146,23 @@ class DynamoRequests:
             )
         )
 
+    def unmark_upload_sent(self, claim: RequestClaim) -> None:
+        """The upload certainly did not reach Cerebras (a 429 to the end): a later delivery
+        may send it."""
+        self._table.attempt(
+            lambda: self._table.client.update_item(
+                TableName=self._table.name,
+                Key=request_key(claim.request_id),
+                UpdateExpression="REMOVE upload_sent_at, upload_known_before",
+                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
+                ExpressionAttributeNames=_STATE,
+                ExpressionAttributeValues={
+                    ":in_progress": text(RequestState.IN_PROGRESS.value),
+                    ":claimed_at": number(claim.claimed_at),
+                },
+            )
+        )
+
     def resume(self, claim: RequestClaim, now: float, lease_seconds: float) -> RequestClaim | None:
         """Take a waiting request back (its version's wait ended); None if another did."""
         resumed = claim.model_copy(
