@@ -174,18 +174,20 @@ def busy(
     )
 
 
+def refusal_reason(exc: CerebrasRefusedError) -> RejectionReason:
+    """401 (even with the key read afresh) is the key's fault; any other 4xx the request's."""
+    if isinstance(exc, CerebrasAuthenticationError):
+        return RejectionReason.AUTHENTICATION_FAILED
+    return RejectionReason.CEREBRAS_REFUSED
+
+
 def refusal(
     request: DeployRequested, request_id: str, exc: CerebrasRefusedError, now: float
 ) -> DeploymentRejected:
-    reason = (
-        RejectionReason.AUTHENTICATION_FAILED
-        if isinstance(exc, CerebrasAuthenticationError)
-        else RejectionReason.CEREBRAS_REFUSED
-    )
     return rejection(
         request,
         request_id,
-        reason,
+        refusal_reason(exc),
         f"Cerebras refused the deployment with {exc.status_code}",
         now,
         status_code=exc.status_code,

@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from rollout_monitor.cerebras.errors import (
-    CerebrasAuthenticationError,
     CerebrasOutcomeUnknownError,
     CerebrasRefusedError,
     CerebrasTransientError,
@@ -38,7 +37,7 @@ from rollout_monitor.events import (
 )
 from rollout_monitor.ports import Requests, VersionApi, VersionWaits
 from rollout_monitor.records import RequestClaim, RequestContent, SyncOutcome, VersionWait
-from rollout_monitor.rejections import invalid, problems, request_id_of
+from rollout_monitor.rejections import invalid, problems, refusal_reason, request_id_of
 from rollout_monitor.versions import VersionGuard, not_ready
 
 logger = logging.getLogger(__name__)
@@ -255,15 +254,10 @@ def _rejected(
 def _refused(
     release: ReleaseRequested, request_id: str, exc: CerebrasRefusedError, now: float
 ) -> DeploymentRejected:
-    reason = (
-        RejectionReason.AUTHENTICATION_FAILED
-        if isinstance(exc, CerebrasAuthenticationError)
-        else RejectionReason.CEREBRAS_REFUSED
-    )
     return _rejected(
         release,
         request_id,
-        reason,
+        refusal_reason(exc),
         f"Cerebras refused the upload of {release.weight_uri} with {exc.status_code}",
         now,
         status_code=exc.status_code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from rollout_monitor.records import RequestClaim, RequestContent, RequestState
 from rollout_monitor.store.items import (
@@ -110,53 +111,40 @@ class DynamoRequests:
     def mark_sent(self, claim: RequestClaim, sent_at: float, known_before: list[str]) -> bool:
         """Before deployModel: note that the API may act from now on. False: this delivery no
         longer holds the request (another took it over), and must not send."""
-        return self._table.attempt(
-            lambda: self._table.client.update_item(
-                TableName=self._table.name,
-                Key=request_key(claim.request_id),
-                UpdateExpression="SET sent_at = :sent, known_before = :known",
-                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
-                ExpressionAttributeNames=_STATE,
-                ExpressionAttributeValues={
-                    ":sent": number(sent_at),
-                    ":known": {"L": [text(k) for k in known_before]},
-                    ":in_progress": text(RequestState.IN_PROGRESS.value),
-                    ":claimed_at": number(claim.claimed_at),
-                },
-            )
+        return self._held_update(
+            claim,
+            "SET sent_at = :sent, known_before = :known",
+            {":sent": number(sent_at), ":known": {"L": [text(k) for k in known_before]}},
         )
 
     def mark_upload_sent(
         self, claim: RequestClaim, sent_at: float, known_before: list[str]
     ) -> bool:
         """Before a release's upload: :meth:`mark_sent`, for the upload."""
-        return self._table.attempt(
-            lambda: self._table.client.update_item(
-                TableName=self._table.name,
-                Key=request_key(claim.request_id),
-                UpdateExpression="SET upload_sent_at = :sent, upload_known_before = :known",
-                ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
-                ExpressionAttributeNames=_STATE,
-                ExpressionAttributeValues={
-                    ":sent": number(sent_at),
-                    ":known": {"L": [text(k) for k in known_before]},
-                    ":in_progress": text(RequestState.IN_PROGRESS.value),
-                    ":claimed_at": number(claim.claimed_at),
-                },
-            )
+        return self._held_update(
+            claim,
+            "SET upload_sent_at = :sent, upload_known_before = :known",
+            {":sent": number(sent_at), ":known": {"L": [text(k) for k in known_before]}},
         )
 
     def unmark_upload_sent(self, claim: RequestClaim) -> None:
         """The upload certainly did not reach Cerebras (a 429 to the end): a later delivery
         may send it."""
-        self._table.attempt(
+        self._held_update(claim, "REMOVE upload_sent_at, upload_known_before", {})
+
+    def _held_update(
+        self, claim: RequestClaim, expression: str, values: dict[str, dict[str, Any]]
+    ) -> bool:
+        """One update of a request this delivery still holds; False if it no longer does."""
+        return self._table.attempt(
             lambda: self._table.client.update_item(
                 TableName=self._table.name,
                 Key=request_key(claim.request_id),
-                UpdateExpression="REMOVE upload_sent_at, upload_known_before",
+                UpdateExpression=expression,
                 ConditionExpression="#state = :in_progress AND claimed_at = :claimed_at",
                 ExpressionAttributeNames=_STATE,
-                ExpressionAttributeValues={
+                ExpressionAttributeValues=values
+                | {
                     ":in_progress": text(RequestState.IN_PROGRESS.value),
                     ":claimed_at": number(claim.claimed_at),
                 },
