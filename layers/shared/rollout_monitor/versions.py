@@ -44,6 +44,7 @@ from rollout_monitor.records import (
     SyncOutcome,
     VersionWait,
 )
+from rollout_monitor.rejections import rejection
 
 logger = logging.getLogger(__name__)
 
@@ -144,24 +145,14 @@ def _announce(publisher: Publisher, waits: VersionWaits | SyncWaits, wait: Versi
 
 def not_ready(request: DeployRequested, wait: VersionWait, now: float) -> DeploymentRejected:
     """The rejection of a request whose version's wait ended without a sync."""
-    why = (
-        f"its sync ended {wait.sync_status}"
-        if wait.outcome == SyncOutcome.FAILED and wait.sync_status is not None
-        else "it no longer exists"
-        if wait.outcome == SyncOutcome.FAILED
-        else f"it was still {wait.sync_status} at the deadline"
-    )
-    return DeploymentRejected.of(
-        wait.request_id,
-        RejectionReason.VERSION_NOT_READY,
-        f"model version {wait.model} is not ready to deploy: {why}",
-        rejected_at=now,
-        endpoint_id=request.endpoint_id,
-        model=request.model,
-        requested_by=request.requested_by,
-        team=request.team,
-        labels=request.labels,
-    )
+    if wait.outcome == SyncOutcome.STALLED:
+        why = f"it was still {wait.sync_status} at the deadline"
+    elif wait.sync_status is None:
+        why = "it no longer exists"
+    else:
+        why = f"its sync ended {wait.sync_status}"
+    message = f"model version {wait.model} is not ready to deploy: {why}"
+    return rejection(request, wait.request_id, RejectionReason.VERSION_NOT_READY, message, now)
 
 
 @dataclass
