@@ -60,3 +60,20 @@ def test_other_types_go_to_boto3() -> None:
         "ss": ["a", "b"],
         "ns": [1, 2.5],
     }
+
+
+NUMBER_TEXTS = [
+    "0", "7", "-3", "100000000000000000000", "1800000000.0", "-0.0", "0.0", "12.25",
+    "-12.25", "0.5", "1E-7", "1e-07", "1764288000.123456", "1E+2", "9.99E+125", "1.50",
+    "1.0000000000000000001", "-1799999940.0", "123.000", "0.1234567890123456789012345678901234567",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", NUMBER_TEXTS)
+def test_numbers_read_as_decimal_reads_them_whole_as_int(text: str) -> None:
+    number = Decimal(text)
+    expected = int(number) if number == number.to_integral_value() else float(number)
+
+    value = from_item({"n": {"N": text}})["n"]
+
+    assert (value, type(value)) == (expected, type(expected))

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rollout_monitor.cerebras.status import RolloutStatus
+from rollout_monitor.cerebras.status import TERMINAL_STATUSES
 
 OUTBOX_LEASE_SECONDS = 60.0
 EXTERNAL_REQUEST = "external:"  # the request id of an adopted rollout: "external:<deployment>"
@@ -76,7 +76,8 @@ class DeploymentRecord(Outbox):
     def terminal(self) -> bool:
         if self.lost_reason is not None:
             return True
-        return self.status_known and RolloutStatus(self.status).terminal
+        # a StrEnum hashes as its text: no enum built per call (ten calls a record a cycle)
+        return self.status_known and self.status in TERMINAL_STATUSES
 
     @property
     def in_flight(self) -> bool:

@@ -80,11 +80,17 @@ def _list(value: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        number = Decimal(text)
-        return int(number) if number == number.to_integral_value() else float(number)
+    """A DynamoDB number, whole as int, else float: what Decimal says, without it (or an
+    exception) for the shapes records hold, "12", "12.0" and "12.25" (a third of a Query's
+    decoding went to a ValueError per float)."""
+    whole = text[:-2] if text.endswith(".0") else text
+    if (whole[1:] if whole.startswith("-") else whole).isdecimal():
+        return int(whole)
+    value = float(text)
+    if not value.is_integer():
+        return value  # not whole as a float, so not whole as a decimal: float(Decimal) is this
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 _TO_ATTRIBUTE: dict[type, Callable[[Any], dict[str, Any]]] = {
