@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from rollout_monitor.cerebras.status import normalise_status
 from rollout_monitor.events import RolloutStalled, RolloutStatusChanged
 from rollout_monitor.records import DeploymentRecord
@@ -114,3 +116,15 @@ def test_unknown_status_is_kept_and_warned_once() -> None:
     assert len(events) == 1
     _, _, _, warn_again = parts(after, seen("Draining"), 1200.0, POLICY)
     assert warn_again is False
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["not_started", "in_progress", "rolling_back", "rolled_back", "done", "error", "cancelled",
+     "Draining-Replicas", "done-ish"],
+)  # fmt: skip
+def test_a_record_is_terminal_exactly_when_its_observed_status_is(raw: str) -> None:
+    observed = normalise_status(raw)
+    record = RECORD.model_copy(update={"status": observed.value, "status_known": observed.known})
+
+    assert (record.terminal, record.in_flight) == (observed.terminal, not observed.terminal)

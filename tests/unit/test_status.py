@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rollout_monitor.cerebras.status import RolloutStatus, normalise_status
-from rollout_monitor.records import DeploymentRecord
 
 SEVEN = ["not_started", "in_progress", "rolling_back", "rolled_back", "done", "error", "cancelled"]
 
@@ -53,23 +52,3 @@ def test_terminal_statuses() -> None:
         True,
         True,
     ]
-
-
-@pytest.mark.parametrize("raw", [*SEVEN, "Draining-Replicas", "done-ish"])
-def test_a_record_is_terminal_exactly_when_its_observed_status_is(raw: str) -> None:
-    observed = normalise_status(raw)
-    record = DeploymentRecord(
-        deployment_id="d-1",
-        endpoint_id="e-1",
-        org_name="o",
-        model_arch_id="a",
-        version_id=1,
-        model="orgs/o/models/a/versions/1",
-        request_id="r-1",
-        submitted_at=0,
-        last_progress_at=0,
-        status=observed.value,
-        status_known=observed.known,
-    )
-
-    assert (record.terminal, record.in_flight) == (observed.terminal, not observed.terminal)
