@@ -71,15 +71,19 @@ class Request:
     labels: dict[str, str] = field(default_factory=dict)
 
     def detail(self) -> dict[str, object]:
-        detail: dict[str, object] = {
-            "endpoint_id": self.endpoint_id,
-            "model": self.model,
-            "request_id": self.request_id or f"cli-{uuid.uuid4().hex[:16]}",
-            "requested_by": _who(),
-            "force": self.force,
-        }
-        optional = {"reason": self.reason, "team": self.team, "labels": self.labels}
-        return detail | {name: value for name, value in optional.items() if value}
+        return _detail(self, {"endpoint_id": self.endpoint_id, "model": self.model})
+
+
+def _detail(request: Request | Release, own: dict[str, object]) -> dict[str, object]:
+    """A request's own fields, then what every request says: its id (a new one if none), who
+    asks, ``force``, and the reason, team and labels when given."""
+    detail = own | {
+        "request_id": request.request_id or f"cli-{uuid.uuid4().hex[:16]}",
+        "requested_by": _who(),
+        "force": request.force,
+    }
+    optional = {"reason": request.reason, "team": request.team, "labels": request.labels}
+    return detail | {name: value for name, value in optional.items() if value}
 
 
 def _who() -> str | None:
@@ -127,18 +131,14 @@ class Release:
     labels: dict[str, str] = field(default_factory=dict)
 
     def detail(self) -> dict[str, object]:
-        detail: dict[str, object] = {
+        own: dict[str, object] = {
             "org_name": self.org_name,
             "model_arch_id": self.model_arch_id,
             "weight_uri": self.weight_uri,
             "version_aliases": list(self.version_aliases),
             "endpoint_id": self.endpoint_id,
-            "request_id": self.request_id or f"cli-{uuid.uuid4().hex[:16]}",
-            "requested_by": _who(),
-            "force": self.force,
         }
-        optional = {"reason": self.reason, "team": self.team, "labels": self.labels}
-        return detail | {name: value for name, value in optional.items() if value}
+        return _detail(self, own)
 
 
 def release(session: Session, request: Release, *, wait: bool, timeout: float) -> int:
