@@ -7,10 +7,12 @@ import logging
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from rollout_monitor_local.pollqueue import sqs_event
 from rollout_monitor_local.simulator import Fault, FaultKind, Scenario, Step
 from tests.integration.conftest import World, sample_event
 
@@ -339,6 +341,27 @@ def test_starts_at_once_from_a_deploy_the_schedule_and_a_retry_make_one_chain(
         lag = event["observed_at"] - (created + scripted[event["rollout_status"]])
         assert 0 <= lag <= interval
     assert world.queue.waiting() == 0  # nothing in flight: the chain ended
+
+
+def test_one_batch_of_two_shards_cycles_both_at_once_each_change_announced_once(
+    world_with: Callable[[dict[str, str]], World],
+) -> None:
+    """With two shards, the poll queue can hand one invocation both shards' messages (the
+    template's BatchSize is 10): their cycles run at once, each on its own thread pool, and
+    the one that ends first takes nothing from the other."""
+    world = world_with({"PollShards": "2"})
+    slow, quick = "my-org-llama-3.3-70b", "my-org-qwen-3-32b"  # shards 0 and 1
+    ids = [world.deploy("succeeds", endpoint_id=e) for e in (slow, quick)]
+    world.clock.advance(20)
+    world.simulator.inject(Fault(FaultKind.LATENCY, times=2, path_contains=slow, seconds=0.3))
+    batch = {"Records": [sqs_event(0, "m-0")["Records"][0], sqs_event(1, "m-1")["Records"][0]]}
+
+    result = world.runtimes["PollerFunction"].invoke(batch)
+
+    assert (result["cycles"], result["transitions"]) == (2, 2), result
+    assert sorted((e["deployment_id"], e["rollout_status"]) for e in changes(world)) == sorted(
+        (i, "in_progress") for i in ids
+    )
 
 
 def test_the_configured_per_deployment_route_is_used_instead(world: World) -> None:

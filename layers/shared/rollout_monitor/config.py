@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class StoreSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True)
+    # every number finite: a NaN deadline would be written into an event, then unreadable
+    model_config = SettingsConfigDict(frozen=True, allow_inf_nan=False)
 
     table_name: str
     event_bus_name: str
@@ -37,7 +40,7 @@ class PollerSettings(StoreSettings):
     aws_max_concurrency: int = Field(default=16, ge=1, le=64)
     stall_after_seconds: float = Field(default=1800.0, gt=0)
     # JSON, e.g. {"not_started": 600, "rolling_back": 900}
-    stall_after_seconds_by_status: dict[str, float] = {}
+    stall_after_seconds_by_status: dict[str, Annotated[float, Field(gt=0)]] = {}
     poll_max_concurrency: int = Field(default=10, ge=1, le=100)
     lost_after_seconds: float = Field(default=900.0, gt=0)  # unlisted (or 404) this long
     # every status read failing this long: Cerebras Unreachable

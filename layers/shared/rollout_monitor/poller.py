@@ -70,7 +70,10 @@ class Poller:
     _decided: dict[str, OutboundDetail] = field(default_factory=dict, init=False, repr=False)
 
     async def cycle(self, shard: int = 0) -> CycleReport:
-        """One cycle over the rollouts of one shard of the InFlight index."""
+        """One cycle over the rollouts of one shard of the InFlight index; one at a time (its
+        thread pool and events are the Poller's): concurrent shards each have their own."""
+        if self._pool is not None:
+            raise RuntimeError("a Poller runs one cycle at a time: build one per shard")
         started = time.perf_counter()
         report = CycleReport()
         self._decided = {}
@@ -84,7 +87,8 @@ class Poller:
                 e: asyncio.create_task(reads.endpoint(e))
                 for e in self.endpoints_hint.get(shard, [])
             }
-        with _COLLECTOR.paused(), ThreadPoolExecutor(self.aws_concurrency, "aws") as self._pool:
+        with _COLLECTOR.paused(), ThreadPoolExecutor(self.aws_concurrency, "aws") as pool:
+            self._pool = pool
             try:
                 records = await self._aws(self.deployments.in_flight, shard)
                 report.indexed = len(records)
@@ -105,6 +109,7 @@ class Poller:
             finally:
                 for task in early.values():
                     task.cancel()  # an endpoint no longer in flight: its answer is not needed
+                self._pool = None
         report.duration_ms = (time.perf_counter() - started) * 1000
         return report
 

@@ -37,7 +37,7 @@ from rollout_monitor.messages import Links
 from rollout_monitor.notifier import AlertTopic, ChatTopic
 from rollout_monitor.pagerduty import PAGERDUTY_SECRET_FIELD, PagerDuty
 from rollout_monitor.poller import CycleReport, Poller
-from rollout_monitor.ports import Channel, PollTrigger, Publisher, SyncReader
+from rollout_monitor.ports import Channel, PollTrigger, Publisher, StatusReader, SyncReader
 from rollout_monitor.reachability import ReachabilityWatch
 from rollout_monitor.reconcile import ReconcilePolicy
 from rollout_monitor.release import ReleaseService
@@ -209,9 +209,12 @@ class PollerContainer:
         """This interval's cycle of each of ``shards``, concurrently; a shard whose slot
         another start already took is skipped."""
         wanted = [s for s in shards if 0 <= s < self.settings.poll_shards]
-        async with self._poller() as poller:
+        async with self._reader() as reader:
             chain = self.chain
-            reports = await asyncio.gather(*(chain.run(s, poller.cycle) for s in wanted))
+            # a Poller per shard: a cycle's thread pool and events are its own
+            reports = await asyncio.gather(
+                *(chain.run(s, self._poller(reader).cycle) for s in wanted)
+            )
         return [r for r in reports if r is not None]
 
     async def discover(self) -> DiscoveryReport | None:
@@ -255,32 +258,36 @@ class PollerContainer:
 
     async def cycle(self, shard: int = 0) -> CycleReport:
         """One cycle of ``shard`` outside the chain (as a late or overlapping one would run)."""
-        async with self._poller() as poller:
-            return await poller.cycle(shard)
+        async with self._reader() as reader:
+            return await self._poller(reader).cycle(shard)
 
     @asynccontextmanager
-    async def _poller(self) -> AsyncIterator[Poller]:
+    async def _reader(self) -> AsyncIterator[StatusReader]:
+        """The invocation's Cerebras client, bound to its event loop."""
         client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
         try:
-            yield Poller(
-                deployments=self.store.deployments,
-                endpoints=self.store.endpoints,
-                reader=client,
-                publisher=self.publisher,
-                stall=StallPolicy(
-                    self.settings.stall_after_seconds,
-                    self.settings.stall_after_seconds_by_status,
-                    lost_after_seconds=self.settings.lost_after_seconds,
-                    max_age_seconds=self.settings.max_in_flight_seconds,
-                ),
-                per_deployment_route=self.cerebras.deployment_status_route is not None,
-                max_concurrency=self.settings.poll_max_concurrency,
-                aws_concurrency=self.settings.aws_max_concurrency,
-                now=self.now,
-                endpoints_hint=self.endpoints_hint,
-            )
+            yield client
         finally:
             await client.aclose()
+
+    def _poller(self, reader: StatusReader) -> Poller:
+        return Poller(
+            deployments=self.store.deployments,
+            endpoints=self.store.endpoints,
+            reader=reader,
+            publisher=self.publisher,
+            stall=StallPolicy(
+                self.settings.stall_after_seconds,
+                self.settings.stall_after_seconds_by_status,
+                lost_after_seconds=self.settings.lost_after_seconds,
+                max_age_seconds=self.settings.max_in_flight_seconds,
+            ),
+            per_deployment_route=self.cerebras.deployment_status_route is not None,
+            max_concurrency=self.settings.poll_max_concurrency,
+            aws_concurrency=self.settings.aws_max_concurrency,
+            now=self.now,
+            endpoints_hint=self.endpoints_hint,
+        )
 
 
 def poller_container() -> PollerContainer:
