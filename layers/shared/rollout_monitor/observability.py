@@ -7,6 +7,7 @@ the functions do not trace (``docs/decisions.md``).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 logger = Logger(service="rollout-monitor")
 metrics = Metrics(namespace="CerebrasRolloutMonitor", service="rollout-monitor")
+# An idle run publishes no metric on purpose (a metric is billed each hour it is published in):
+# Powertools' warning about it is silenced, as its documentation shows.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 # The package's modules log with the standard library (``logging.getLogger(__name__)``, no
 # Powertools in the domain); their parent logger writes through the same JSON handler.
