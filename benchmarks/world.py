@@ -36,7 +36,7 @@ POLLER = "PollerFunction"
 DEPLOY = "DeployFunction"
 ALERTS = "AlertFunction"
 ARCH = "llama-3.3-70b"
-SQS_BATCH_SIZE = 10  # the template's poll-queue event source: BatchSize
+SQS_BATCH_SIZE = 1  # the template's poll-queue event source: BatchSize
 
 
 def sample_event(name: str) -> dict[str, Any]:

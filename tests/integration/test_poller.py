@@ -346,22 +346,68 @@ def test_starts_at_once_from_a_deploy_the_schedule_and_a_retry_make_one_chain(
 def test_one_batch_of_two_shards_cycles_both_at_once_each_change_announced_once(
     world_with: Callable[[dict[str, str]], World],
 ) -> None:
-    """With two shards, the poll queue can hand one invocation both shards' messages (the
-    template's BatchSize is 10): their cycles run at once, each on its own thread pool, and
-    the one that ends first takes nothing from the other."""
+    """An event of two shards' messages (the template's event source sends one, but a batch
+    is a valid event): their cycles run at once, each on its own thread pool, sharing the
+    invocation's connections; the one that ends first takes nothing from the other."""
     world = world_with({"PollShards": "2"})
     slow, quick = "my-org-llama-3.3-70b", "my-org-qwen-3-32b"  # shards 0 and 1
     ids = [world.deploy("succeeds", endpoint_id=e) for e in (slow, quick)]
     world.clock.advance(20)
     world.simulator.inject(Fault(FaultKind.LATENCY, times=2, path_contains=slow, seconds=0.3))
-    batch = {"Records": [sqs_event(0, "m-0")["Records"][0], sqs_event(1, "m-1")["Records"][0]]}
+    built = _pollers_built(world)
 
-    result = world.runtimes["PollerFunction"].invoke(batch)
+    result = world.runtimes["PollerFunction"].invoke(_batch(0, 1))
 
     assert (result["cycles"], result["transitions"]) == (2, 2), result
     assert sorted((e["deployment_id"], e["rollout_status"]) for e in changes(world)) == sorted(
         (i, "in_progress") for i in ids
     )
+    settings = world.poller.settings
+    assert [(p.aws_concurrency, p.max_concurrency) for p in built] == [
+        (settings.aws_max_concurrency // 2, settings.poll_max_concurrency // 2)
+    ] * 2
+
+
+def test_a_failed_shard_cycle_cuts_no_other_short_then_fails_the_run(
+    world_with: Callable[[dict[str, str]], World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = world_with({"PollShards": "2"})
+    deployment_id = world.deploy("succeeds", endpoint_id="my-org-llama-3.3-70b")  # shard 0
+    world.clock.advance(20)
+    deployments = world.poller.store.deployments
+    query = deployments.in_flight
+
+    def in_flight(shard: int | None = None) -> Any:
+        if shard == 1:
+            raise RuntimeError("shard 1's query failed")
+        return query(shard)
+
+    monkeypatch.setattr(deployments, "in_flight", in_flight)
+
+    with pytest.raises(RuntimeError, match="shard 1's query failed"):
+        world.runtimes["PollerFunction"].invoke(_batch(1, 0))
+
+    assert [(e["deployment_id"], e["rollout_status"]) for e in changes(world)] == [
+        (deployment_id, "in_progress")
+    ]
+
+
+def _batch(*shards: int) -> dict[str, Any]:
+    return {"Records": [sqs_event(s, f"m-{s}")["Records"][0] for s in shards]}
+
+
+def _pollers_built(world: World) -> list[Any]:
+    """The Pollers the poller function builds from now on (a spy on its container)."""
+    container = world.poller
+    build = container._poller
+    built: list[Any] = []
+
+    def spy(*args: Any) -> Any:
+        built.append(build(*args))
+        return built[-1]
+
+    container._poller = spy
+    return built
 
 
 def test_the_configured_per_deployment_route_is_used_instead(world: World) -> None:

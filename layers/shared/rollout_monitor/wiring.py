@@ -211,11 +211,16 @@ class PollerContainer:
         wanted = [s for s in shards if 0 <= s < self.settings.poll_shards]
         async with self._reader() as reader:
             chain = self.chain
-            # a Poller per shard: a cycle's thread pool and events are its own
-            reports = await asyncio.gather(
-                *(chain.run(s, self._poller(reader).cycle) for s in wanted)
+            # A Poller per shard (a cycle's thread pool and events are its own), sharing the
+            # invocation's connections; a failed cycle cuts no other short, then fails the run.
+            ran = await asyncio.gather(
+                *(chain.run(s, self._poller(reader, len(wanted)).cycle) for s in wanted),
+                return_exceptions=True,
             )
-        return [r for r in reports if r is not None]
+        failed = [r for r in ran if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        return [r for r in ran if isinstance(r, CycleReport)]
 
     async def discover(self) -> DiscoveryReport | None:
         """This discovery interval's run, unless discovery is off or another start already
@@ -270,7 +275,9 @@ class PollerContainer:
         finally:
             await client.aclose()
 
-    def _poller(self, reader: StatusReader) -> Poller:
+    def _poller(self, reader: StatusReader, shards: int = 1) -> Poller:
+        """A Poller over ``reader``; with ``shards`` cycles at once, each takes its share of
+        the connections (the clients' pools are sized for one invocation, not per shard)."""
         return Poller(
             deployments=self.store.deployments,
             endpoints=self.store.endpoints,
@@ -283,8 +290,8 @@ class PollerContainer:
                 max_age_seconds=self.settings.max_in_flight_seconds,
             ),
             per_deployment_route=self.cerebras.deployment_status_route is not None,
-            max_concurrency=self.settings.poll_max_concurrency,
-            aws_concurrency=self.settings.aws_max_concurrency,
+            max_concurrency=max(1, self.settings.poll_max_concurrency // shards),
+            aws_concurrency=max(1, self.settings.aws_max_concurrency // shards),
             now=self.now,
             endpoints_hint=self.endpoints_hint,
         )
