@@ -92,7 +92,7 @@ test: lint types template-check unit
 # them (this machine has 2 cores): a test that races the wall clock fails here, not on a laptop.
 # Then the concurrent-duplicate test, 50 times in a row, under the same load.
 test-under-load: setup
-	scripts/under-load $(BIN)/pytest -q -n 2 tests/integration tests/e2e
+	scripts/under-load $(BIN)/pytest -q -n 2 tests/integration tests/faults tests/e2e
 	scripts/under-load $(BIN)/pytest -q -n 2 --count 50 \
 	    tests/integration/test_deploy.py::test_concurrent_duplicates_deploy_once
 
