@@ -294,8 +294,8 @@ class _CollectorPause:
     counting frees what a cycle leaves. That was a fifth of an all-change cycle's CPU at 1,000
     deployments (``make bench``; ``docs/decisions.md``). What a cycle does leave in reference
     cycles is collected by the first collection after it. Cycles of several shards may run at
-    once in one process (the benchmark, the local stack): they count, and the last one out
-    restores the collector as the first one in found it.
+    once in one process (an event of several shards, the benchmark's threads): they count, and
+    the last one out restores the collector as the first one in found it.
     """
 
     def __init__(self) -> None:
