@@ -15,9 +15,14 @@ from tests.integration.conftest import World, make_world, world
 __all__ = ["world"]  # the plain stack, for fault tests that need no proxy
 
 
+# A read through the proxy may take over a second on a loaded machine (make test-under-load):
+# the fault tests give it 3 s, and a hang outlasts that.
+READ_TIMEOUT_SECONDS = 3.0
+
+
 @pytest.fixture
 def proxy(simulator: Simulator) -> FaultProxy:
-    return FaultProxy(simulator.app)
+    return FaultProxy(simulator.app, hang_seconds=2 * READ_TIMEOUT_SECONDS)
 
 
 @pytest.fixture
@@ -36,6 +41,12 @@ def faulty(
 ) -> World:
     """The stack with Cerebras behind the proxy; the deploy function waits on the test's
     clock, so reconciliation's bounded waits take no real time."""
-    world = make_world(simulator, proxy_url, clock, monkeypatch)
+    world = make_world(
+        simulator,
+        proxy_url,
+        clock,
+        monkeypatch,
+        environment={"CEREBRAS_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)},
+    )
     world.runtimes["DeployFunction"].module.service().sleep = clock.advance
     return world

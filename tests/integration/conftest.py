@@ -103,9 +103,10 @@ def make_world(
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
     parameters: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
 ) -> World:
     """The template's stack in moto (with these template ``parameters``), its functions
-    loaded, pointed at Cerebras at ``url``."""
+    loaded (with ``environment`` over the fast defaults), pointed at Cerebras at ``url``."""
     secret = boto3.client("secretsmanager").create_secret(
         Name="rollout-monitor/cerebras-key", SecretString=json.dumps({"api_key": DEFAULT_KEY})
     )
@@ -118,7 +119,7 @@ def make_world(
         "CEREBRAS_RETRY_DEADLINE_SECONDS": "1",
         "CEREBRAS_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_METRICS_DISABLED": "true",
-    }
+    } | (environment or {})
     for spec in stack.functions.values():
         for name, value in (spec.environment | fast).items():
             monkeypatch.setenv(name, value)  # so the test restores the environment after
