@@ -22,6 +22,7 @@ from botocore.config import Config
 
 from rollout_monitor.alerts import AlertService
 from rollout_monitor.bus import EventPublisher
+from rollout_monitor.cerebras.client import AsyncCerebrasClient
 from rollout_monitor.cerebras.credentials import (
     CerebrasSettings,
     SecretsManagerKey,
@@ -235,8 +236,7 @@ class PollerContainer:
         started = math.floor(self.now() / interval) * interval
         if not scope.orgs or not self.store.poll_slots.claim(DISCOVERY_SLOTS, int(started)):
             return None
-        client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
-        try:
+        async with self._reader() as client:
             return await Discovery(
                 scope,
                 client,
@@ -247,16 +247,11 @@ class PollerContainer:
                 self.settings.poll_max_concurrency,
                 self.now,
             ).discover()
-        finally:
-            await client.aclose()
 
     async def follow_versions(self) -> SyncReport:
         """Read each version a deploy waits for; record and announce each change once."""
-        client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
-        try:
+        async with self._reader() as client:
             return await self._sync_follower(client).follow()
-        finally:
-            await client.aclose()
 
     def _sync_follower(self, reader: SyncReader) -> SyncFollower:
         return SyncFollower(self.store.waits, reader, self.publisher, self.now)
@@ -267,8 +262,8 @@ class PollerContainer:
             return await self._poller(reader).cycle(shard)
 
     @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[StatusReader]:
-        """The invocation's Cerebras client, bound to its event loop."""
+    async def _reader(self) -> AsyncIterator[AsyncCerebrasClient]:
+        """The invocation's Cerebras client, bound to its event loop, closed after."""
         client = build_async_client(self.cerebras, self.settings.poll_max_concurrency)
         try:
             yield client
